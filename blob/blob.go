@@ -9,6 +9,8 @@ package blob
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,8 +21,21 @@ import (
 	"github.com/tallyhq/tally"
 )
 
-// MaxKeyBytes is S3's limit on a key's length in UTF-8 bytes.
-const MaxKeyBytes = 1024
+// Limits and defaults shared by every adapter; they are S3's own where S3
+// has one.
+const (
+	// MaxKeyBytes is S3's limit on a key's length in UTF-8 bytes.
+	MaxKeyBytes = 1024
+	// MaxListLimit is the largest page List returns (S3's MaxKeys).
+	MaxListLimit = 1000
+	// MaxPresignExpiry is the longest life of a presigned URL (SigV4's).
+	MaxPresignExpiry = 7 * 24 * time.Hour
+	// MaxContentTypeBytes bounds PutOptions.ContentType, which travels as an
+	// HTTP header and is stored with every object.
+	MaxContentTypeBytes = 1024
+	// DefaultContentType is stored when PutOptions.ContentType is empty.
+	DefaultContentType = "application/octet-stream"
+)
 
 // ErrExists is returned by PutIfAbsent when the key already holds an object.
 // It matches tally.ErrConditionFailed as well, for callers that only care
@@ -43,7 +58,9 @@ type Store interface {
 	// Get opens the object for reading; tally.ErrNotFound if there is none.
 	Get(ctx context.Context, key string) (io.ReadCloser, Info, error)
 	// GetRange reads length bytes from offset (length < 0 means to the end).
-	// A range starting at or past the end is tally.ErrInvalidArgument.
+	// A range running past the end is cut at the end, as S3 does. A range
+	// starting at or past the end, a negative offset or a zero length is
+	// tally.ErrInvalidArgument (see CheckRange).
 	GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
 	// Head returns the object's metadata; tally.ErrNotFound if there is none.
 	Head(ctx context.Context, key string) (Info, error)
@@ -51,16 +68,17 @@ type Store interface {
 	List(ctx context.Context, opts ListOptions) (Page, error)
 	// Delete removes the object. Deleting a missing key is not an error (as S3).
 	Delete(ctx context.Context, key string) error
-	// PresignPut returns a URL that accepts one HTTP PUT of the object with
-	// the given Content-Type until expiry.
+	// PresignPut returns a URL that accepts HTTP PUTs of the object with
+	// the given Content-Type until expiry (at most MaxPresignExpiry).
 	PresignPut(ctx context.Context, key, contentType string, expiry time.Duration) (string, error)
-	// PresignGet returns a URL that serves an HTTP GET of the object until expiry.
+	// PresignGet returns a URL that serves HTTP GETs (including ranged
+	// ones) of the object until expiry (at most MaxPresignExpiry).
 	PresignGet(ctx context.Context, key string, expiry time.Duration) (string, error)
 }
 
 // PutOptions describe the object being written.
 type PutOptions struct {
-	ContentType string // default application/octet-stream
+	ContentType string // default DefaultContentType; see ValidateContentType
 }
 
 // Info is an object's metadata.
@@ -80,7 +98,8 @@ type ListOptions struct {
 	Delimiter string
 	// Token continues a listing from a previous Page.NextToken.
 	Token string
-	// Limit is the page size, 1–1000 (0 means 1000).
+	// Limit is the page size, 1–MaxListLimit (0 means MaxListLimit). Objects
+	// and common prefixes both count towards it, as in S3.
 	Limit int
 }
 
@@ -127,6 +146,103 @@ func ValidateKey(key string) error {
 	}
 	return nil
 }
+
+// ValidateContentType rejects content types that cannot travel as an HTTP
+// header value: longer than MaxContentTypeBytes, or with bytes outside
+// printable ASCII. The empty string is valid (it means DefaultContentType).
+func ValidateContentType(ct string) error {
+	if len(ct) > MaxContentTypeBytes {
+		return fmt.Errorf("content type of %d bytes, over the %d byte limit: %w", len(ct), MaxContentTypeBytes, tally.ErrInvalidArgument)
+	}
+	for i := 0; i < len(ct); i++ {
+		if c := ct[i]; c < 0x20 || c > 0x7e {
+			return fmt.Errorf("content type %q: byte %#x is not printable ASCII: %w", truncate(ct), c, tally.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// ContentTypeOrDefault returns ct, or DefaultContentType when ct is empty.
+func ContentTypeOrDefault(ct string) string {
+	if ct == "" {
+		return DefaultContentType
+	}
+	return ct
+}
+
+// ETag formats an MD5 digest as S3 reports the ETag of a single-part
+// object: the lower-case hex digest in double quotes.
+func ETag(md5sum []byte) string {
+	return `"` + hex.EncodeToString(md5sum) + `"`
+}
+
+// CheckRange validates a GetRange request against an object of size bytes
+// and returns how many bytes it reads, so that every adapter agrees with S3:
+// a negative offset, a zero length, or an offset at or past the end is
+// tally.ErrInvalidArgument; a length < 0 or one running past the end is cut
+// at the end.
+func CheckRange(offset, length, size int64) (int64, error) {
+	switch {
+	case offset < 0:
+		return 0, fmt.Errorf("range offset %d is negative: %w", offset, tally.ErrInvalidArgument)
+	case length == 0:
+		return 0, fmt.Errorf("range length is 0: %w", tally.ErrInvalidArgument)
+	case offset >= size:
+		return 0, fmt.Errorf("range offset %d is at or past the end of a %d byte object: %w", offset, size, tally.ErrInvalidArgument)
+	}
+	if n := size - offset; length < 0 || length > n {
+		return n, nil
+	}
+	return length, nil
+}
+
+// CheckExpiry validates the life of a presigned URL: positive and at most
+// MaxPresignExpiry.
+func CheckExpiry(d time.Duration) error {
+	if d <= 0 || d > MaxPresignExpiry {
+		return fmt.Errorf("presign expiry %v is outside (0, %v]: %w", d, MaxPresignExpiry, tally.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// PageLimit turns ListOptions.Limit into a page size: 0 means MaxListLimit,
+// larger values are capped at it (as S3 caps MaxKeys), negative ones are
+// tally.ErrInvalidArgument.
+func PageLimit(limit int) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, fmt.Errorf("list limit %d is negative: %w", limit, tally.ErrInvalidArgument)
+	case limit == 0 || limit > MaxListLimit:
+		return MaxListLimit, nil
+	}
+	return limit, nil
+}
+
+// EncodeToken makes an opaque, URL-safe continuation token from the last key
+// or common prefix of a page, for adapters that list in key order and resume
+// strictly after it. It stays valid across restarts and concurrent writes.
+func EncodeToken(last string) string {
+	return tokenVersion + base64.RawURLEncoding.EncodeToString([]byte(last))
+}
+
+// DecodeToken reverses EncodeToken; "" decodes to "" (start of listing) and
+// anything malformed is tally.ErrInvalidArgument.
+func DecodeToken(token string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	rest, ok := strings.CutPrefix(token, tokenVersion)
+	if !ok {
+		return "", fmt.Errorf("list token %q: unknown format: %w", truncate(token), tally.ErrInvalidArgument)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil || len(b) == 0 {
+		return "", fmt.Errorf("list token %q: malformed: %w", truncate(token), tally.ErrInvalidArgument)
+	}
+	return string(b), nil
+}
+
+const tokenVersion = "t1."
 
 func truncate(s string) string {
 	if len(s) > 64 {

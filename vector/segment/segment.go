@@ -444,6 +444,13 @@ func (s *Segment) Vector(i int) []float32 {
 	return s.vectors[i*d : (i+1)*d : (i+1)*d]
 }
 
+// Vectors returns every record's vector as one row-major slice of Len() ×
+// Dims() floats (aliasing the segment's bytes, read-only, valid until
+// Close): the layout the ANN index and exact scans read in place.
+func (s *Segment) Vectors() []float32 {
+	return s.vectors[:len(s.vectors):len(s.vectors)]
+}
+
 // HasQuantized reports whether the segment carries the int8 copy.
 func (s *Segment) HasQuantized() bool { return s.h.flags&flagQuant != 0 }
 

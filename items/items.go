@@ -55,9 +55,10 @@ var DefaultIndexes = []Index{
 }
 
 // Item is one item. Values are nil (NULL), bool, string, []byte (binary),
-// numbers (any Go integer or float on input; int64 when integral and in
-// range, float64 otherwise, on output), []any (list) and map[string]any (map),
-// nested freely. PK and SK are required strings.
+// numbers (any Go integer or float, json.Number or Number on input; int64
+// when integral and in range, float64 otherwise, on output), []any (list) and
+// map[string]any (map), nested freely; other slices and string-keyed maps are
+// converted (see Normalize). PK and SK are required strings.
 type Item map[string]any
 
 // Key returns the item's primary key.
@@ -109,16 +110,20 @@ type Table interface {
 	// if u.Cond holds, and returns the item as it is afterwards.
 	Update(ctx context.Context, key Key, u Update) (Item, error)
 	// BatchWrite puts and deletes up to MaxBatchWrite items in all, without
-	// conditions. It returns once every write is applied.
+	// conditions, on distinct keys (a repeated key is
+	// tally.ErrInvalidArgument). It returns once every write is applied. An
+	// empty batch does nothing.
 	BatchWrite(ctx context.Context, puts []Item, deletes []Key) error
 	// BatchGet returns the items found among up to MaxBatchGet keys, in no
-	// particular order; missing keys are simply absent.
+	// particular order; missing keys are simply absent. Keys must be
+	// distinct.
 	BatchGet(ctx context.Context, keys []Key) ([]Item, error)
 	// Query returns one page of the items of one partition of the table or
 	// of an index, in sort-key order.
 	Query(ctx context.Context, q Query) (Page, error)
 	// TransactWrite applies up to MaxTransact writes all together or not at
-	// all. If a condition fails it returns a *TxCanceledError.
+	// all, at most one per key. If a condition fails it returns a
+	// *TxCanceledError. An empty list does nothing.
 	TransactWrite(ctx context.Context, writes []Write) error
 	// Close releases the table's resources.
 	Close() error

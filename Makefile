@@ -1,0 +1,70 @@
+# Tally's Makefile. `make help` lists the targets. `make run` and `make test`
+# each install what they need first, so both work on a fresh Debian/Ubuntu
+# machine (as root or with sudo).
+
+SHELL        := /bin/bash
+.SHELLFLAGS  := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO       ?= go
+BIN      := bin/tally
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/tallyhq/tally.Version=$(VERSION)
+DATA_DIR ?= ./tally-data
+ADDR     ?= 127.0.0.1:8080
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Packages whose tests use goroutines or other processes run under -race.
+RACE_PKGS ?= ./...
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# apt_install installs the Debian packages among $(1) that are missing.
+define apt_install
+	missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+endef
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## install what building and running needs (Go, if absent)
+	@command -v $(GO) >/dev/null 2>&1 || { $(call apt_install,golang-go ca-certificates git); }
+	@$(GO) version
+
+.PHONY: deps-test
+deps-test: deps ## install what the tests need (moto_server for the AWS adapters)
+	@command -v moto_server >/dev/null 2>&1 || { \
+		command -v pip3 >/dev/null 2>&1 || { $(call apt_install,python3-pip); }; \
+		pip3 install --quiet 'moto[server]' 2>/dev/null || pip3 install --quiet --break-system-packages 'moto[server]'; }
+	@command -v moto_server >/dev/null 2>&1 && echo "moto_server: $$(command -v moto_server)"
+
+.PHONY: build
+build: deps ## build bin/tally
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tally
+
+.PHONY: run
+run: build ## install, build, and run `tally serve` on embedded defaults (127.0.0.1:8080, ./tally-data)
+	./$(BIN) serve -addr $(ADDR) -data $(DATA_DIR)
+
+.PHONY: lint
+lint: deps ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l . | grep -v '^infra/' || true); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+.PHONY: test
+test: deps-test lint ## install what is missing, then lint and run every test (with -race)
+	$(GO) test -race -timeout 20m $(RACE_PKGS)
+
+.PHONY: bench
+bench: deps ## run the benchmarks and write BENCHMARKS.md
+	./scripts/bench.sh BENCHMARKS.md
+
+.PHONY: clean
+clean: ## remove build output (not ./tally-data)
+	rm -rf bin dist

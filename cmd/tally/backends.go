@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strconv"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/blob"
+	blobfile "github.com/tallyhq/tally/blob/file"
+	"github.com/tallyhq/tally/embed"
+	"github.com/tallyhq/tally/embed/hashed"
+	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/items"
+	itemssqlite "github.com/tallyhq/tally/items/sqlite"
+	"github.com/tallyhq/tally/queue"
+	queuesqlite "github.com/tallyhq/tally/queue/sqlite"
+	"github.com/tallyhq/tally/vector"
+)
+
+// ports are the opened backends of one process. This file is the one place
+// that knows every backend: it turns port URLs into adapters.
+type ports struct {
+	Queue    queue.Broker
+	Blob     blob.Store
+	Items    items.Table
+	Embedder embed.Embedder
+	// BlobHandler serves presigned URLs when the blob backend needs tally
+	// serve to do so (the file backend); nil otherwise.
+	BlobHandler http.Handler
+}
+
+// Close closes every opened backend.
+func (p *ports) Close() error {
+	var errs []error
+	if p.Queue != nil {
+		errs = append(errs, p.Queue.Close())
+	}
+	if p.Items != nil {
+		errs = append(errs, p.Items.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// openPorts opens the backends named by cfg's URLs.
+func openPorts(ctx context.Context, cfg config.Config) (*ports, error) {
+	p := &ports{}
+	ok := false
+	defer func() {
+		if !ok {
+			p.Close()
+		}
+	}()
+
+	u, err := config.ParseURL(cfg.QueueURL)
+	if err != nil {
+		return nil, err
+	}
+	switch u.Scheme {
+	case "sqlite":
+		if p.Queue, err = queuesqlite.Open(ctx, localPath(u.Path)); err != nil {
+			return nil, fmt.Errorf("open queue %s: %w", cfg.QueueURL, err)
+		}
+	default:
+		return nil, unknownScheme("queue", cfg.QueueURL)
+	}
+
+	if u, err = config.ParseURL(cfg.BlobURL); err != nil {
+		return nil, err
+	}
+	switch u.Scheme {
+	case "file":
+		fs, err := blobfile.Open(localPath(u.Path), blobfile.Options{BaseURL: cfg.PublicURL})
+		if err != nil {
+			return nil, fmt.Errorf("open blob store %s: %w", cfg.BlobURL, err)
+		}
+		p.Blob, p.BlobHandler = fs, fs.Handler()
+	default:
+		return nil, unknownScheme("blob", cfg.BlobURL)
+	}
+
+	if p.Embedder, err = openEmbedder(cfg.EmbedderURL); err != nil {
+		return nil, err
+	}
+
+	if u, err = config.ParseURL(cfg.ItemsURL); err != nil {
+		return nil, err
+	}
+	switch u.Scheme {
+	case "sqlite":
+		if p.Items, err = itemssqlite.Open(ctx, localPath(u.Path), items.DefaultIndexes); err != nil {
+			return nil, fmt.Errorf("open items %s: %w", cfg.ItemsURL, err)
+		}
+	default:
+		return nil, unknownScheme("items", cfg.ItemsURL)
+	}
+	ok = true
+	return p, nil
+}
+
+// openEmbedder turns an embedder URL into an embedder: hashed://DIMS is the
+// offline default.
+func openEmbedder(raw string) (embed.Embedder, error) {
+	u, err := config.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("embedder: %w", err)
+	}
+	switch u.Scheme {
+	case "hashed":
+		dims, err := strconv.Atoi(u.Path)
+		if err != nil {
+			return nil, fmt.Errorf("embedder %q: dimensions %q are not a number: %w", raw, u.Path, tally.ErrInvalidArgument)
+		}
+		return hashed.New(dims)
+	default:
+		return nil, fmt.Errorf("embedder %q: unknown scheme (this build knows hashed://DIMS): %w", raw, tally.ErrInvalidArgument)
+	}
+}
+
+// openVectors opens the vector store on the ports and the segment cache in
+// the configured storage mode (probing a mount with a deadline).
+func openVectors(ctx context.Context, cfg config.Config, p *ports, log *slog.Logger) (*vector.Store, *vector.Cache, error) {
+	store, err := vector.New(vector.Options{Blob: p.Blob, Items: p.Items, Dims: p.Embedder.Dims(), Log: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	cache, err := vector.OpenCache(ctx, p.Blob, vector.CacheOptions{
+		Dir: cfg.CacheDir, Mode: vector.Mode(cfg.VectorMode), Mount: cfg.VectorMount, Log: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, cache, nil
+}
+
+func unknownScheme(port, raw string) error {
+	return fmt.Errorf("%s backend %q: unknown scheme (this build knows sqlite:// for queue and items, file:// for blob): %w",
+		port, raw, tally.ErrInvalidArgument)
+}
+
+// localPath resolves a relative backend path against the working directory
+// (as a user typing sqlite://queue.db expects).
+func localPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}

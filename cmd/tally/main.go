@@ -1,0 +1,145 @@
+// Command tally runs Tally: the upload API, the workers and the tools, in one
+// binary. With no configuration every port uses its embedded default under
+// ./tally-data; see `tally help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tallyhq/tally/internal/config"
+)
+
+// command is one subcommand; each lives in its own file.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run every stage and the HTTP API on one machine", runServe},
+		{"search", "search receipts' lines or words by text", runSearch},
+		{"version", "print the version", runVersion},
+		{"help", "list the subcommands", nil},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand and turns its error into an exit code, so
+// tests can drive the CLI without a subprocess.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	case "-version", "--version":
+		name = "version"
+	}
+	for _, c := range commands() {
+		if c.name != name || c.run == nil {
+			continue
+		}
+		err := c.run(ctx, args[1:], stdout)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			fmt.Fprintf(stderr, "tally %s: %v\n", name, err)
+			return 2
+		default:
+			fmt.Fprintf(stderr, "tally %s: %v\n", name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "tally: unknown command %q\n\n", name)
+	usage(stderr)
+	return 2
+}
+
+// errUsage marks errors in how a command was called (exit status 2).
+var errUsage = errors.New("usage")
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Tally turns photos and scans of receipts into structured, searchable records.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: tally <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'tally <command> -h' for a command's flags. Ports are chosen by URL through")
+	fmt.Fprintf(w, "%s, %s and %s; unset ones live under %s (default ./%s).\n",
+		config.EnvQueueURL, config.EnvBlobURL, config.EnvItemsURL, config.EnvDataDir, config.DefaultDataDir)
+}
+
+// portFlags registers the flags every long-running command shares; the
+// environment supplies their defaults.
+func portFlags(fs *flag.FlagSet) *config.Config {
+	c := config.FromEnv()
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory for embedded backends (env "+config.EnvDataDir+", default ./"+config.DefaultDataDir+")")
+	fs.StringVar(&c.QueueURL, "queue", c.QueueURL, "queue backend URL, e.g. sqlite://PATH (env "+config.EnvQueueURL+")")
+	fs.StringVar(&c.BlobURL, "blob", c.BlobURL, "blob backend URL, e.g. file://DIR (env "+config.EnvBlobURL+")")
+	fs.StringVar(&c.ItemsURL, "items", c.ItemsURL, "items backend URL, e.g. sqlite://PATH (env "+config.EnvItemsURL+")")
+	fs.StringVar(&c.EmbedderURL, "embedder", c.EmbedderURL, "embedder URL, e.g. hashed://512 (env "+config.EnvEmbedderURL+", default "+config.DefaultEmbedderURL+")")
+	fs.StringVar(&c.VectorMode, "vector-mode", c.VectorMode, "where readers get vector segments: s3, efs, efs-copy or auto (env "+config.EnvVectorMode+", default s3)")
+	fs.StringVar(&c.VectorMount, "vector-mount", c.VectorMount, "shared directory for the efs vector modes (env "+config.EnvVectorMount+")")
+	fs.StringVar(&c.LogFormat, "log", c.LogFormat, "log format: text or json (default: text on a terminal, json otherwise)")
+	return &c
+}
+
+// parseFlags parses args, reporting bad flags as usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fs.Usage()
+			return err
+		}
+		return fmt.Errorf("%v: %w", err, errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
+	}
+	return nil
+}
+
+// newLogger logs as text on a terminal and as JSON otherwise (log shippers,
+// CloudWatch), unless the format is given.
+func newLogger(format string, w *os.File) *slog.Logger {
+	if format == "" {
+		format = "json"
+		if fi, err := w.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "text"
+		}
+	}
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

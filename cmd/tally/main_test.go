@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/pipeline"
+)
+
+func TestHelpListsSubcommands(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	for _, c := range commands() {
+		if !strings.Contains(out.String(), "  "+c.name+" ") {
+			t.Errorf("help does not list %q:\n%s", c.name, out.String())
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	if !strings.HasPrefix(out.String(), "tally ") {
+		t.Errorf("version output %q", out.String())
+	}
+}
+
+func TestBadInvocations(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{args: nil, wantCode: 2, wantErr: "Usage"},
+		{args: []string{"frobnicate"}, wantCode: 2, wantErr: `unknown command "frobnicate"`},
+		{args: []string{"serve", "-no-such-flag"}, wantCode: 2, wantErr: "no-such-flag"},
+		{args: []string{"serve", "extra"}, wantCode: 2, wantErr: "unexpected arguments"},
+		{args: []string{"serve", "-log", "xml"}, wantCode: 2, wantErr: "log format"},
+		{args: []string{"serve", "-data", "DATA", "-queue", "kafka://x", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "unknown scheme"},
+	}
+	for _, tt := range tests {
+		args := make([]string, len(tt.args))
+		for i, a := range tt.args {
+			args[i] = strings.ReplaceAll(a, "DATA", t.TempDir())
+		}
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, &out, &errb)
+		if code != tt.wantCode || !strings.Contains(errb.String(), tt.wantErr) {
+			t.Errorf("tally %q: exit %d stderr %q; want exit %d containing %q", tt.args, code, errb.String(), tt.wantCode, tt.wantErr)
+		}
+	}
+}
+
+// TestServeHealthz starts the real server on embedded backends in a temp
+// directory and checks /healthz reports every port and queue.
+func TestServeHealthz(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0"}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() { done <- serve(ctx, cfg, log, func(a string) { addrc <- a }) }()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("serve returned early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h health
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || h.Status != "ok" {
+		t.Fatalf("healthz %d %+v", resp.StatusCode, h)
+	}
+	for _, q := range []string{pipeline.QueueOCRJobs, pipeline.QueueOCRResults, pipeline.QueueCompaction} {
+		if _, ok := h.Queues[q]; !ok {
+			t.Errorf("healthz does not report queue %s: %+v", q, h.Queues)
+		}
+	}
+	for _, check := range []string{"blob", "items", "queue " + pipeline.QueueOCRJobs} {
+		if h.Checks[check] != "ok" {
+			t.Errorf("check %s = %q, want ok", check, h.Checks[check])
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}

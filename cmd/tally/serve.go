@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/items"
+	"github.com/tallyhq/tally/pipeline"
+	"github.com/tallyhq/tally/queue"
+	"github.com/tallyhq/tally/vector"
+)
+
+func runServe(ctx context.Context, args []string, _ io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg := portFlags(fs)
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env "+config.EnvAddr+", default "+config.DefaultAddr+")")
+	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "URL clients use to reach this server, for presigned URLs (env "+config.EnvBaseURL+", default http://ADDR)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	resolved, err := cfg.Resolve()
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, errUsage)
+	}
+	log := newLogger(resolved.LogFormat, os.Stderr)
+	return serve(ctx, resolved, log, nil)
+}
+
+// serve runs the server until ctx ends. ready, when set, is called with the
+// listening address once requests are accepted (tests listen on port 0).
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr string)) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	p, err := openPorts(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	qs, err := pipeline.EnsureQueues(ctx, p.Queue)
+	if err != nil {
+		return err
+	}
+
+	store, cache, err := openVectors(ctx, cfg, p, log)
+	if err != nil {
+		return err
+	}
+	defer cache.Close()
+	searcher, err := pipeline.NewSearcher(store, cache, p.Embedder, time.Second)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", healthHandler(cfg, p, qs, cache))
+	mux.Handle("GET /search", searchHandler(searcher))
+	if p.BlobHandler != nil {
+		mux.Handle("/blob/", p.BlobHandler)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("tally serving", "addr", ln.Addr().String(), "version", tally.Version,
+		"data", cfg.DataDir, "queue", cfg.QueueURL, "blob", cfg.BlobURL, "items", cfg.ItemsURL)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("tally shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down http server: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}
+
+// health is the body of GET /healthz.
+type health struct {
+	Status  string                 `json:"status"`
+	Version string                 `json:"version"`
+	Ports   map[string]string      `json:"ports"`
+	Checks  map[string]string      `json:"checks"`
+	Queues  map[string]queueHealth `json:"queues"`
+	Vectors vectorHealth           `json:"vectors"`
+}
+
+// vectorHealth shows the vector storage mode in use (and why), so a fallback
+// from a hung mount is visible.
+type vectorHealth struct {
+	Mode     string `json:"mode"`
+	Reason   string `json:"reason"`
+	Embedder string `json:"embedder"`
+}
+
+type queueHealth struct {
+	Visible    int     `json:"visible"`
+	InFlight   int     `json:"in_flight"`
+	Delayed    int     `json:"delayed"`
+	OldestAgeS float64 `json:"oldest_age_seconds"`
+}
+
+// healthHandler reports ok only when every port answers a real request: a
+// read of a key that does not exist must come back as not-found, not fail.
+func healthHandler(cfg config.Config, p *ports, qs pipeline.Queues, cache *vector.Cache) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		h := health{
+			Status:  "ok",
+			Version: tally.Version,
+			Ports:   map[string]string{"queue": cfg.QueueURL, "blob": cfg.BlobURL, "items": cfg.ItemsURL},
+			Checks:  map[string]string{},
+			Queues:  map[string]queueHealth{},
+		}
+		mode, why := cache.Mode()
+		h.Vectors = vectorHealth{Mode: string(mode), Reason: why, Embedder: p.Embedder.Model()}
+		check := func(name string, err error) {
+			if err == nil || errors.Is(err, tally.ErrNotFound) {
+				h.Checks[name] = "ok"
+				return
+			}
+			h.Checks[name] = err.Error()
+			h.Status = "degraded"
+		}
+		_, err := p.Items.Get(ctx, items.Key{PK: "HEALTH#probe", SK: "HEALTH"})
+		check("items", err)
+		_, err = p.Blob.Head(ctx, "health/probe")
+		check("blob", err)
+		for _, q := range []queue.Queue{qs.OCRJobs, qs.OCRResults, qs.Compaction} {
+			st, err := q.Stats(ctx)
+			check("queue "+q.Name(), err)
+			if err == nil {
+				h.Queues[q.Name()] = queueHealth{Visible: st.Visible, InFlight: st.InFlight, Delayed: st.Delayed, OldestAgeS: st.OldestAge.Seconds()}
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if h.Status != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(h)
+	})
+}

@@ -1,0 +1,3 @@
+module github.com/tallyhq/tally/infra
+
+go 1.26

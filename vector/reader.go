@@ -1,0 +1,449 @@
+package vector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/blob"
+	"github.com/tallyhq/tally/vector/ann"
+	"github.com/tallyhq/tally/vector/segment"
+)
+
+// Mode is where a reader gets segment bytes from.
+type Mode string
+
+// The storage modes. Every mode falls back to the object store for a segment
+// the mount does not have, and no mode lets a slow mount block start-up.
+const (
+	// ModeObject downloads segments from the blob store into the local
+	// cache (the "s3" mode).
+	ModeObject Mode = "s3"
+	// ModeMount reads segments in place from a mounted shared file system
+	// (EFS) that the compactor mirrors to.
+	ModeMount Mode = "efs"
+	// ModeMountCopy copies segments from the mount to local disk first.
+	ModeMountCopy Mode = "efs-copy"
+	// ModeAuto probes the mount with a deadline and uses it if it answers,
+	// the object store otherwise.
+	ModeAuto Mode = "auto"
+)
+
+// DefaultProbeTimeout bounds how long start-up waits for a mount to answer.
+const DefaultProbeTimeout = 2 * time.Second
+
+// CacheOptions configure a Cache.
+type CacheOptions struct {
+	// Dir is the local cache directory.
+	Dir string
+	// Mode is the storage mode; default ModeObject.
+	Mode Mode
+	// Mount is the shared file system's directory for the efs modes.
+	Mount string
+	// ProbeTimeout bounds the mount probe; default DefaultProbeTimeout.
+	ProbeTimeout time.Duration
+	Log          *slog.Logger
+}
+
+// Cache holds opened segments for readers and compactors of one process.
+type Cache struct {
+	c    *segCache
+	mode Mode
+	why  string
+}
+
+// OpenCache prepares the local cache and settles the storage mode. A mount
+// that does not answer within the probe deadline is abandoned for the object
+// store (logged, and visible through Mode), never waited on.
+func OpenCache(ctx context.Context, b blob.Store, opts CacheOptions) (*Cache, error) {
+	if opts.Dir == "" {
+		return nil, fmt.Errorf("vector cache: no directory: %w", tally.ErrInvalidArgument)
+	}
+	if opts.Mode == "" {
+		opts.Mode = ModeObject
+	}
+	if opts.ProbeTimeout <= 0 {
+		opts.ProbeTimeout = DefaultProbeTimeout
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sc, err := newSegCache(b, opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cache{c: sc, mode: ModeObject}
+	switch opts.Mode {
+	case ModeObject:
+		c.why = "configured"
+	case ModeMount, ModeMountCopy, ModeAuto:
+		if opts.Mount == "" {
+			return nil, fmt.Errorf("vector cache: mode %s needs a mount directory: %w", opts.Mode, tally.ErrInvalidArgument)
+		}
+		err := probeMount(ctx, opts.Mount, opts.ProbeTimeout)
+		if err != nil {
+			c.why = fmt.Sprintf("mount %s unusable (%v); using the object store", opts.Mount, err)
+			log.Warn("vector storage falls back to the object store", "mode", opts.Mode, "mount", opts.Mount, "err", err)
+			break
+		}
+		c.mode = opts.Mode
+		if opts.Mode == ModeAuto {
+			c.mode = ModeMount
+		}
+		sc.mount, sc.copy = opts.Mount, c.mode == ModeMountCopy
+		c.why = "mount answered the probe"
+	default:
+		return nil, fmt.Errorf("vector cache: unknown mode %q (want s3, efs, efs-copy or auto): %w", opts.Mode, tally.ErrInvalidArgument)
+	}
+	log.Info("vector storage mode", "mode", c.mode, "reason", c.why, "cache", opts.Dir)
+	return c, nil
+}
+
+// probeMount lists the mount and writes and reads a probe file in a
+// goroutine, giving up at the deadline. A hung NFS/EFS call cannot be
+// interrupted, so the goroutine is abandoned, not waited for.
+func probeMount(ctx context.Context, dir string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- func() error {
+			// Open first: on a hung mount (or a FIFO) this is what blocks.
+			f, err := os.Open(dir)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if !st.IsDir() {
+				return fmt.Errorf("%s is not a directory", dir)
+			}
+			if _, err := f.Readdirnames(1); err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+			return nil
+		}()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("no answer within %v", timeout)
+	}
+}
+
+// Mode is the storage mode in use and why.
+func (c *Cache) Mode() (Mode, string) { return c.mode, c.why }
+
+// Fetched reports the bytes and files fetched so far (not served from the
+// local cache): what a warm reader saves.
+func (c *Cache) Fetched() (bytes, files int64) { return c.c.downloaded.Load(), c.c.fetches.Load() }
+
+// Close unmaps every open segment.
+func (c *Cache) Close() { c.c.close() }
+
+// mirrorWrite copies a new segment to the shared file system atomically.
+func mirrorWrite(root, key string, data []byte) error {
+	p := filepath.Join(root, filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".mirror-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), p)
+}
+
+// Reader answers searches over one collection: its head version plus the
+// deltas registered but not applied in it.
+type Reader struct {
+	store *Store
+	coll  string
+	cache *Cache
+
+	mu   sync.RWMutex
+	view *view
+}
+
+type view struct {
+	version int64
+	records int
+	parts   []part
+	// shadow maps every id a pending delta mentions to the index (in parts)
+	// of the newest part mentioning it; older parts must not answer for it.
+	shadow   map[string]int
+	deltas   int
+	problems []string
+}
+
+type part struct {
+	key   string
+	seg   *segment.Segment
+	mask  *segment.Segment // ids of seg no longer live (version segments)
+	graph *ann.Graph
+	delta bool
+}
+
+// OpenReader opens a reader on the collection's latest state.
+func (s *Store) OpenReader(ctx context.Context, coll string, cache *Cache) (*Reader, error) {
+	if err := ValidateCollection(coll); err != nil {
+		return nil, err
+	}
+	r := &Reader{store: s, coll: coll, cache: cache}
+	if err := r.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Refresh moves the reader to the newest version and pending deltas,
+// fetching only segments it has not cached. On error the reader keeps
+// serving what it had (the last good version).
+func (r *Reader) Refresh(ctx context.Context) error {
+	s := r.store
+	h, err := s.readHead(ctx, r.coll)
+	if err != nil {
+		return err
+	}
+	m, err := s.loadManifest(ctx, r.coll, h)
+	if err != nil {
+		return err
+	}
+	deltas, err := s.Deltas(ctx, r.coll, false, 0)
+	if err != nil {
+		return err
+	}
+	v := &view{version: h.Version, records: m.Records, shadow: map[string]int{}}
+	old := r.current()
+	graphs := map[string]*ann.Graph{}
+	if old != nil {
+		for _, p := range old.parts {
+			if p.graph != nil {
+				graphs[p.key] = p.graph
+			}
+		}
+	}
+	for _, si := range m.Segments {
+		seg, err := r.cache.c.get(ctx, si.Key)
+		if err != nil {
+			return fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
+		}
+		if seg.Dims() != s.dims {
+			return fmt.Errorf("refresh %s: segment %s has %d dims, want %d: %w", r.coll, si.Key, seg.Dims(), s.dims, ErrCorruptState)
+		}
+		p := part{key: si.Key, seg: seg}
+		if si.Mask != "" {
+			if p.mask, err = r.cache.c.get(ctx, si.Mask); err != nil {
+				return fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
+			}
+		}
+		if si.Graph {
+			if g, ok := graphs[si.Key]; ok {
+				p.graph = g
+			} else if p.graph, err = ann.Load(seg.Graph(), seg.Len()); err != nil {
+				return fmt.Errorf("refresh %s: graph of %s: %w", r.coll, si.Key, err)
+			}
+		}
+		v.parts = append(v.parts, p)
+	}
+	for _, d := range deltas {
+		if d.AppliedVersion != 0 && d.AppliedVersion <= h.Version {
+			continue
+		}
+		seg, err := r.cache.c.get(ctx, d.Key)
+		if err == nil && seg.Dims() != s.dims {
+			err = fmt.Errorf("delta has %d dims, want %d: %w", seg.Dims(), s.dims, segment.ErrCorrupt)
+		}
+		if errors.Is(err, segment.ErrCorrupt) || errors.Is(err, tally.ErrNotFound) {
+			// One unreadable delta must not take the collection down:
+			// serve without it and say so.
+			v.problems = append(v.problems, fmt.Sprintf("delta #%d (%s): %v", d.Seq, d.RunID, err))
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("refresh %s: delta #%d: %w", r.coll, d.Seq, err)
+		}
+		idx := len(v.parts)
+		v.parts = append(v.parts, part{key: d.Key, seg: seg, delta: true})
+		for _, id := range seg.Tombstones() {
+			v.shadow[id] = idx
+		}
+		for i := range seg.Len() {
+			v.shadow[seg.ID(i)] = idx
+		}
+		v.deltas++
+	}
+	r.mu.Lock()
+	r.view = v
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *Reader) current() *view {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.view
+}
+
+// Version is the version the reader serves.
+func (r *Reader) Version() int64 { return r.current().version }
+
+// Problems lists the pending deltas the reader could not read and serves
+// without (empty when healthy).
+func (r *Reader) Problems() []string { return r.current().problems }
+
+// PendingDeltas is how many registered deltas the reader adds on top of its
+// version.
+func (r *Reader) PendingDeltas() int { return r.current().deltas }
+
+// live reports whether record i of part pi is the live copy of its id.
+func (v *view) live(pi, i int) bool {
+	p := &v.parts[pi]
+	id := p.seg.ID(i)
+	if p.mask != nil && p.mask.Deletes(id) {
+		return false
+	}
+	if newest, ok := v.shadow[id]; ok && newest != pi {
+		return false
+	}
+	return true
+}
+
+// Scan calls fn for every live record, in no particular order, until fn
+// returns false.
+func (r *Reader) Scan(ctx context.Context, fn func(Record) bool) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v := r.view
+	for pi, p := range v.parts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for i := range p.seg.Len() {
+			if !v.live(pi, i) {
+				continue
+			}
+			rec := p.seg.Record(i)
+			if !fn(Record{ID: rec.ID, Vector: rec.Vector, Meta: rec.Meta}) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// MaxK bounds a search's k.
+const MaxK = 1000
+
+// SearchOptions tune one search.
+type SearchOptions struct {
+	K       int
+	Filters []Filter
+	// Ef is the ANN beam width on graph segments; 0 picks max(64, 2k).
+	Ef int
+}
+
+// Search returns the k records most similar (cosine) to query that pass
+// every filter, best first.
+func (r *Reader) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Hit, error) {
+	if len(query) != r.store.dims {
+		return nil, fmt.Errorf("search %s: query has %d dims, want %d: %w", r.coll, len(query), r.store.dims, tally.ErrInvalidArgument)
+	}
+	if opts.K <= 0 || opts.K > MaxK {
+		return nil, fmt.Errorf("search %s: k = %d, want 1–%d: %w", r.coll, opts.K, MaxK, tally.ErrInvalidArgument)
+	}
+	for _, f := range opts.Filters {
+		if err := f.validate(); err != nil {
+			return nil, fmt.Errorf("search %s: %w", r.coll, err)
+		}
+	}
+	ef := opts.Ef
+	if ef <= 0 {
+		ef = max(64, 2*opts.K)
+	}
+	q := normalized(query)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v := r.view
+	type cand struct {
+		part, idx int
+		score     float32
+	}
+	var all []cand
+	for pi, p := range v.parts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if p.seg.Len() == 0 {
+			continue
+		}
+		accept := func(i int) bool {
+			return v.live(pi, i) && matches(p.seg, i, opts.Filters)
+		}
+		var hits []ann.Hit
+		if p.graph != nil {
+			hits = p.graph.Search(p.seg.Vectors(), q, opts.K, ef, accept)
+		} else {
+			hits = ann.BruteForce(p.seg.Vectors(), r.store.dims, q, opts.K, accept)
+		}
+		for _, h := range hits {
+			all = append(all, cand{pi, h.Index, h.Score})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].score != all[j].score {
+			return all[i].score > all[j].score
+		}
+		return v.parts[all[i].part].seg.ID(all[i].idx) < v.parts[all[j].part].seg.ID(all[j].idx)
+	})
+	if len(all) > opts.K {
+		all = all[:opts.K]
+	}
+	out := make([]Hit, len(all))
+	for i, c := range all {
+		seg := v.parts[c.part].seg
+		out[i] = Hit{ID: seg.ID(c.idx), Score: c.score, Meta: seg.Meta(c.idx)}
+	}
+	return out, nil
+}
+
+func normalized(q []float32) []float32 {
+	var n float64
+	for _, x := range q {
+		n += float64(x) * float64(x)
+	}
+	out := make([]float32, len(q))
+	if n == 0 {
+		return out
+	}
+	inv := 1 / sqrt(n)
+	for i, x := range q {
+		out[i] = float32(float64(x) * inv)
+	}
+	return out
+}

@@ -79,6 +79,13 @@ func (s *Store) register(ctx context.Context, d Delta) (Delta, error) {
 	backoff := 2 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		if it, err := s.items.Get(ctx, runKey(d.Collection, d.RunID)); err == nil {
+			if prev, ok := collectedDelta(d.Collection, it); ok {
+				// Applied and collected long ago: nothing to register.
+				if err := s.blob.Delete(ctx, d.Key); err != nil {
+					s.log.Warn("delete duplicate delta segment", "key", d.Key, "err", err)
+				}
+				return prev, nil
+			}
 			seq, _ := asInt64(it["seq"])
 			prev, err := s.deltaBySeq(ctx, d.Collection, seq)
 			if err != nil {
@@ -245,9 +252,28 @@ func (s *Store) RunDelta(ctx context.Context, coll, runID string) (Delta, error)
 	if err != nil {
 		return Delta{}, fmt.Errorf("run %s in %s: %w", runID, coll, err)
 	}
+	if d, ok := collectedDelta(coll, it); ok {
+		return d, nil
+	}
 	seq, ok := asInt64(it["seq"])
 	if !ok {
 		return Delta{}, fmt.Errorf("run %s in %s: malformed marker: %w", runID, coll, ErrCorruptState)
 	}
 	return s.deltaBySeq(ctx, coll, seq)
+}
+
+// collectedDelta reads a run marker whose delta GC collected after it was
+// applied; the marker keeps what callers need to know.
+func collectedDelta(coll string, it items.Item) (Delta, bool) {
+	if c, _ := it["collected"].(bool); !c {
+		return Delta{}, false
+	}
+	d := Delta{Collection: coll}
+	d.RunID, _ = it["run_id"].(string)
+	d.Seq, _ = asInt64(it["seq"])
+	d.AppliedVersion, _ = asInt64(it["applied_version"])
+	up, _ := asInt64(it["upserts"])
+	del, _ := asInt64(it["deletes"])
+	d.Upserts, d.Deletes = int(up), int(del)
+	return d, d.AppliedVersion > 0
 }

@@ -22,6 +22,9 @@ type GCOptions struct {
 	Grace time.Duration
 }
 
+// MarkerTTL is how long a run's marker outlives its collected delta.
+const MarkerTTL = 30 * 24 * time.Hour
+
 // GCResult counts what GC removed.
 type GCResult struct {
 	KeptVersions     []int64
@@ -110,8 +113,16 @@ func (s *Store) GC(ctx context.Context, coll string, opts GCOptions) (GCResult, 
 		if err := s.items.Delete(ctx, deltaKey(coll, d.Seq), cond); err != nil && !errors.Is(err, tally.ErrConditionFailed) {
 			return res, fmt.Errorf("gc %s: delete delta #%d: %w", coll, d.Seq, err)
 		}
-		if err := s.items.Delete(ctx, runKey(coll, d.RunID), items.Cond{}); err != nil {
-			return res, fmt.Errorf("gc %s: delete run marker %s: %w", coll, d.RunID, err)
+		// Keep the run's marker, with what it needs to answer RunDelta,
+		// for MarkerTTL: a late or redelivered message for the run still
+		// learns that its delta was applied.
+		if _, err := s.items.Update(ctx, runKey(coll, d.RunID), items.Update{
+			Expr: "SET applied_version = :v, upserts = :u, deletes = :d, collected = :t, time_to_live = :ttl",
+			Cond: "attribute_exists(PK)",
+			Values: map[string]any{":v": d.AppliedVersion, ":u": d.Upserts, ":d": d.Deletes, ":t": true,
+				":ttl": s.now().Add(MarkerTTL).Unix()},
+		}); err != nil && !errors.Is(err, tally.ErrConditionFailed) {
+			return res, fmt.Errorf("gc %s: keep run marker %s: %w", coll, d.RunID, err)
 		}
 		res.DeltasDeleted++
 	}

@@ -577,6 +577,18 @@ func TestGCKeepsReferencedSegments(t *testing.T) {
 	if len(res.KeptVersions) != 2 || res.KeptVersions[0] != 6 || res.SegmentsDeleted == 0 || res.DeltasDeleted != 5 {
 		t.Fatalf("gc: %+v", res)
 	}
+	// A collected run still answers RunDelta, and writing it again
+	// registers nothing new.
+	d, err := b.store.RunDelta(b.ctx, "lines", "r0")
+	if err != nil || d.AppliedVersion != 1 || d.Upserts != 1 {
+		t.Fatalf("RunDelta of a collected run: %+v %v", d, err)
+	}
+	if d2, err := b.store.WriteDelta(b.ctx, "lines", "r0", []vector.Record{rec("id0", 0)}, nil); err != nil || d2.AppliedVersion != 1 {
+		t.Fatalf("rewriting a collected run: %+v %v", d2, err)
+	}
+	if pending, _ := b.store.Deltas(b.ctx, "lines", true, 0); len(pending) != 0 {
+		t.Fatalf("a collected run was registered again: %+v", pending)
+	}
 	// A cold reader still opens the head, and the state is exact.
 	r, err := b.store.OpenReader(b.ctx, "lines", newCache(t, b.blob, t.TempDir()))
 	if err != nil {

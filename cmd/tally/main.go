@@ -27,6 +27,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run every stage and the HTTP API on one machine", runServe},
+		{"worker", "run one pipeline worker (-role compact)", runWorker},
 		{"search", "search receipts' lines or words by text", runSearch},
 		{"version", "print the version", runVersion},
 		{"help", "list the subcommands", nil},

@@ -40,25 +40,12 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 // serve runs the server until ctx ends. ready, when set, is called with the
 // listening address once requests are accepted (tests listen on port 0).
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr string)) error {
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
-	}
-	p, err := openPorts(ctx, cfg)
+	e, err := openEnv(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer p.Close()
-	qs, err := pipeline.EnsureQueues(ctx, p.Queue)
-	if err != nil {
-		return err
-	}
-
-	store, cache, err := openVectors(ctx, cfg, p, log)
-	if err != nil {
-		return err
-	}
-	defer cache.Close()
-	searcher, err := pipeline.NewSearcher(store, cache, p.Embedder, time.Second)
+	defer e.Close()
+	searcher, err := pipeline.NewSearcher(e.store, e.cache, e.ports.Embedder, time.Second)
 	if err != nil {
 		return err
 	}
@@ -68,10 +55,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", healthHandler(cfg, p, qs, cache))
+	mux.Handle("GET /healthz", healthHandler(cfg, e.ports, e.queues, e.cache))
 	mux.Handle("GET /search", searchHandler(searcher))
-	if p.BlobHandler != nil {
-		mux.Handle("/blob/", p.BlobHandler)
+	if e.ports.BlobHandler != nil {
+		mux.Handle("/blob/", e.ports.BlobHandler)
 	}
 	srv := &http.Server{
 		Handler:           mux,
@@ -84,23 +71,55 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		ready(ln.Addr().String())
 	}
 
-	errc := make(chan error, 1)
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- e.runWorkers(workCtx, roles) }()
+	go sweepItems(workCtx, e.ports.Items, log)
+
+	var runErr error
 	select {
 	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
+		runErr = err
 	case <-ctx.Done():
 	}
 	log.Info("tally shutting down")
+	stopWork()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shut down http server: %w", err)
+	if err := srv.Shutdown(shutdownCtx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("shut down http server: %w", err)
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http server: %w", err)
+	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) {
+		return runErr
 	}
 	return nil
+}
+
+// sweepItems removes expired (TTL) items every few minutes when the items
+// backend needs it done (DynamoDB does it itself).
+func sweepItems(ctx context.Context, t items.Table, log *slog.Logger) {
+	sw, ok := t.(interface {
+		Sweep(context.Context) (int, error)
+	})
+	if !ok {
+		return
+	}
+	tick := time.NewTicker(5 * time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n, err := sw.Sweep(ctx); err != nil {
+			log.Warn("sweep expired items", "err", err)
+		} else if n > 0 {
+			log.Info("swept expired items", "count", n)
+		}
+	}
 }
 
 // health is the body of GET /healthz.

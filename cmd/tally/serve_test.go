@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/tallyhq/tally/compaction"
+	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/pipeline"
+	"github.com/tallyhq/tally/vector"
+)
+
+// startServe runs serve on a temp data directory and returns its address.
+func startServe(t *testing.T) (config.Config, string) {
+	t.Helper()
+	cfg, err := config.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0"}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() { done <- serve(ctx, cfg, log, func(a string) { addrc <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	select {
+	case addr := <-addrc:
+		return cfg, addr
+	case err := <-done:
+		t.Fatalf("serve returned early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	return cfg, ""
+}
+
+// TestServeCompactsAndSearches: deltas written by another process (here, the
+// test through its own ports on the same data directory) are searchable at
+// once, and serve's compactor merges them into version 1 on its message.
+func TestServeCompactsAndSearches(t *testing.T) {
+	t.Parallel()
+	cfg, addr := startServe(t)
+	ctx := context.Background()
+	e, err := openEnv(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+
+	texts := []string{"COSTCO WHOLESALE #1024", "GRAND TOTAL 41.07", "KIRKLAND SIGNATURE WATER"}
+	vecs, err := e.ports.Embedder.Embed(ctx, texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []vector.Record
+	for i, text := range texts {
+		recs = append(recs, vector.Record{
+			ID:     fmt.Sprintf("IMAGE#img-1#RECEIPT#00001#LINE#%05d", i+1),
+			Vector: vecs[i],
+			Meta:   map[string]any{"text": text, "merchant_name": "COSTCO"},
+		})
+	}
+	if _, err := e.store.WriteDelta(ctx, vector.CollectionLines, "run-1", recs, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	search := func(q string, where ...string) pipeline.SearchResponse {
+		t.Helper()
+		v := url.Values{"q": {q}, "k": {"2"}, "where": where}
+		resp, err := http.Get("http://" + addr + "/search?" + v.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sr pipeline.SearchResponse
+		if err := json.NewDecoder(resp.Body).Decode(&sr); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("search %q: %d %v", q, resp.StatusCode, err)
+		}
+		return sr
+	}
+	time.Sleep(1100 * time.Millisecond) // the server's readers refresh at most once a second
+	sr := search("grand total")
+	if sr.Version != 0 || sr.PendingDeltas != 1 || len(sr.Results) == 0 || sr.Results[0].Text != "GRAND TOTAL 41.07" {
+		t.Fatalf("before compaction: %+v", sr)
+	}
+
+	run := compaction.Run{RunID: "run-1", ImageID: "img-1", ReceiptID: 1, Collections: []string{vector.CollectionLines}}
+	if err := compaction.CreateRun(ctx, e.ports.Items, run); err != nil {
+		t.Fatal(err)
+	}
+	if err := compaction.Enqueue(ctx, e.queues.Compaction, run.Message()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := compaction.GetRun(ctx, e.ports.Items, "img-1", 1, "run-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == compaction.StatusCompleted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run not completed by serve's compactor: %+v", r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	sr = search("grand total", "merchant_name=COSTCO")
+	if sr.Version != 1 || sr.PendingDeltas != 0 || len(sr.Results) != 2 || sr.Results[0].Text != "GRAND TOTAL 41.07" {
+		t.Fatalf("after compaction: %+v", sr)
+	}
+	if sr := search("grand total", "merchant_name=TARGET"); len(sr.Results) != 0 {
+		t.Fatalf("filter ignored: %+v", sr)
+	}
+}
+
+func TestSearchHTTPBadInput(t *testing.T) {
+	t.Parallel()
+	_, addr := startServe(t)
+	for _, q := range []string{"q=", "q=x&k=0", "q=x&k=abc", "q=x&collection=Bad/Name", "q=x&where=novalue"} {
+		resp, err := http.Get("http://" + addr + "/search?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]string
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || body["error"] == "" {
+			t.Errorf("GET /search?%s: %d %v, want 400 with an error", q, resp.StatusCode, body)
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/tallyhq/tally/compaction"
+	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/pipeline"
+	"github.com/tallyhq/tally/vector"
+)
+
+// roles are the workers this build can run; `tally serve` runs all of them.
+var roles = []string{"compact"}
+
+func runWorker(ctx context.Context, args []string, _ io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	cfg := portFlags(fs)
+	role := fs.String("role", "", "the worker to run: "+strings.Join(roles, ", "))
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	known := false
+	for _, r := range roles {
+		known = known || r == *role
+	}
+	if !known {
+		return fmt.Errorf("-role %q: want one of %s: %w", *role, strings.Join(roles, ", "), errUsage)
+	}
+	resolved, err := cfg.Resolve()
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, errUsage)
+	}
+	log := newLogger(resolved.LogFormat, os.Stderr)
+	env, err := openEnv(ctx, resolved, log)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	return env.runWorkers(ctx, []string{*role})
+}
+
+// env is everything a long-running command opens: the ports, the pipeline's
+// queues and the vector store.
+type env struct {
+	cfg    config.Config
+	log    *slog.Logger
+	ports  *ports
+	queues pipeline.Queues
+	store  *vector.Store
+	cache  *vector.Cache
+}
+
+func openEnv(ctx context.Context, cfg config.Config, log *slog.Logger) (*env, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	p, err := openPorts(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &env{cfg: cfg, log: log, ports: p}
+	if e.queues, err = pipeline.EnsureQueues(ctx, p.Queue); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if e.store, e.cache, err = openVectors(ctx, cfg, p, log); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close releases everything openEnv opened.
+func (e *env) Close() error {
+	e.cache.Close()
+	return e.ports.Close()
+}
+
+// runWorkers runs the named workers until ctx ends and returns the first
+// failure (a worker that stops on its own is a failure).
+func (e *env) runWorkers(ctx context.Context, names []string) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for _, name := range names {
+		run, err := e.worker(name)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.log.Info("worker started", "role", name)
+			err := run(ctx)
+			if ctx.Err() == nil {
+				cancel(fmt.Errorf("worker %s stopped: %w", name, err))
+			}
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func (e *env) worker(name string) (func(context.Context) error, error) {
+	switch name {
+	case "compact":
+		w, err := compaction.New(compaction.Config{
+			Queue:           e.queues.Compaction,
+			Store:           e.store,
+			Cache:           e.cache,
+			Items:           e.ports.Items,
+			MaxReceiveCount: pipeline.MaxReceiveCount,
+			Log:             e.log.With("role", "compact"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return w.Run, nil
+	}
+	return nil, fmt.Errorf("unknown worker %q", name)
+}

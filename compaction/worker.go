@@ -1,0 +1,718 @@
+// Package compaction is the compactor: the single writer of each vector
+// collection. It consumes compaction messages in batches, and for every
+// collection a batch names it takes the collection's lease, merges every
+// pending delta into new versions (vector.Store.Compact, fenced by the
+// lease), marks the batch's CompactionRuns complete, settles any other
+// pending run whose delta is now merged, garbage-collects what no kept
+// version references, and releases the lease.
+//
+// Failure handling, in short:
+//
+//   - A message that can never succeed (bad JSON, missing fields, a
+//     collection this compactor does not serve) is left on the queue, not
+//     deleted; each receive logs why, and the queue's redrive policy moves
+//     it to the dead-letter queue after MaxReceiveCount receives. No bad
+//     record is dropped silently, and none fails the good ones beside it.
+//   - A run whose delta is missing or quarantined fails the same way
+//     (retries, then the dead-letter queue), with the reason logged.
+//   - A lease held by another compactor is normal when several run: the
+//     messages whose deltas it has not merged yet fail at once (no waiting)
+//     and are retried after their visibility timeout, by which time the
+//     holder has merged them; those already merged complete straight away.
+//   - A compactor killed at any point loses nothing: everything before the
+//     publishing transaction is invisible garbage, the publish is atomic and
+//     fenced, and run marking is idempotent, so the redelivered messages
+//     finish the job. Before garbage collection removes merged deltas, the
+//     compactor completes every pending run whose deltas are merged (its
+//     message may be late or lost, and a run can only be marked while its
+//     delta can be looked up). The rescuer re-sends the message of any run
+//     left pending too long, so no run is stuck forever.
+//
+// HandleBatch is the part shared with the AWS Lambda handler; Run is the
+// long-running loop around it for one machine.
+package compaction
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/items"
+	"github.com/tallyhq/tally/lease"
+	"github.com/tallyhq/tally/queue"
+	"github.com/tallyhq/tally/vector"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultLeaseTTL     = 30 * time.Second
+	DefaultMaxBatch     = 1000
+	DefaultGatherWindow = 2 * time.Second
+	DefaultWait         = queue.MaxWait
+	DefaultVisibility   = 2 * time.Minute
+	DefaultRescueEvery  = time.Minute
+	DefaultRescueAfter  = 15 * time.Minute
+)
+
+// LeaseSuffix is appended to a collection's name to name its compaction
+// lease (item PK=LOCK#{collection}#compaction).
+const LeaseSuffix = "#compaction"
+
+// markWorkers bounds how many runs are marked at once.
+const markWorkers = 8
+
+// maxCompactRounds bounds the versions one batch publishes per collection
+// (each merges up to vector.MaxDeltasPerVersion deltas), so writers that
+// never stop cannot keep one batch busy forever.
+const maxCompactRounds = 1000
+
+// Errors a message's failure wraps, beside tally.ErrInvalidArgument (bad
+// message), tally.ErrNotFound (no run, or no delta for it), lease.ErrHeld
+// and lease.ErrLost.
+var (
+	// ErrQuarantined means the run's delta is registered but its segment
+	// is unreadable; writing the run again repairs it.
+	ErrQuarantined = errors.New("delta quarantined")
+	// ErrNotMerged means the run's delta is still pending after this
+	// batch's compaction (typically another compactor holds the lease and
+	// will merge it); retrying later succeeds.
+	ErrNotMerged = errors.New("delta not merged yet")
+)
+
+// Config configures a Worker. Zero values take the defaults above.
+type Config struct {
+	// Queue is the compaction queue; Run needs it, HandleBatch does not.
+	Queue queue.Queue
+	// Store, Cache and Items are the vector store, this worker's segment
+	// cache, and the table holding leases and runs (the store's table).
+	Store *vector.Store
+	Cache *vector.Cache
+	Items items.Table
+	// Collections are the collections this compactor serves; a message
+	// naming another is invalid. Default lines and words.
+	Collections []string
+	// Owner identifies this worker in leases; default hostname:pid:random.
+	Owner string
+	// LeaseTTL is the lease's life; lease.Keep renews it every third.
+	LeaseTTL time.Duration
+	// MaxBatch is the most messages one batch gathers (repeated receives
+	// of 10 until the queue is empty, MaxBatch is reached, or GatherWindow
+	// has passed since the first message).
+	MaxBatch     int
+	GatherWindow time.Duration
+	// Wait is the long-polling time of the first receive, up to 20 s.
+	Wait time.Duration
+	// Visibility is how long received messages stay hidden; while a batch
+	// is worked on it is extended every Visibility/3 (heartbeat).
+	Visibility time.Duration
+	// MaxReceiveCount is the queue's redrive threshold, used only to say in
+	// the log that a bad message goes to the dead-letter queue next; 0 if
+	// unknown.
+	MaxReceiveCount int
+	// Compact and GC tune vector compaction and garbage collection (GC
+	// keeps 4 versions and a 10 minute grace period by default).
+	Compact vector.CompactOptions
+	GC      vector.GCOptions
+	// RescueEvery is how often Run looks for stale pending runs (negative
+	// disables); RescueAfter is how old a pending run must be.
+	RescueEvery time.Duration
+	RescueAfter time.Duration
+	Log         *slog.Logger
+}
+
+// Worker is a compactor. Its methods are safe for concurrent use, but one
+// Worker is meant to run one loop; run more Workers (each with its own Cache
+// and Owner) for more compactors.
+type Worker struct {
+	cfg     Config
+	allowed map[string]bool
+	log     *slog.Logger
+}
+
+// New checks cfg and fills in its defaults.
+func New(cfg Config) (*Worker, error) {
+	bad := func(format string, args ...any) (*Worker, error) {
+		return nil, fmt.Errorf("compaction worker: %s: %w", fmt.Sprintf(format, args...), tally.ErrInvalidArgument)
+	}
+	if cfg.Store == nil || cfg.Cache == nil || cfg.Items == nil {
+		return bad("Store, Cache and Items are required")
+	}
+	if len(cfg.Collections) == 0 {
+		cfg.Collections = []string{vector.CollectionLines, vector.CollectionWords}
+	}
+	allowed := map[string]bool{}
+	for _, c := range cfg.Collections {
+		if err := vector.ValidateCollection(c); err != nil {
+			return nil, fmt.Errorf("compaction worker: %w", err)
+		}
+		allowed[c] = true
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = defaultOwner()
+	}
+	switch {
+	case cfg.LeaseTTL < 0, cfg.MaxBatch < 0, cfg.GatherWindow < 0, cfg.Wait < 0, cfg.Visibility < 0, cfg.RescueAfter < 0:
+		return bad("LeaseTTL %v, MaxBatch %d, GatherWindow %v, Wait %v, Visibility %v, RescueAfter %v: none may be negative",
+			cfg.LeaseTTL, cfg.MaxBatch, cfg.GatherWindow, cfg.Wait, cfg.Visibility, cfg.RescueAfter)
+	case cfg.Wait > queue.MaxWait:
+		return bad("wait %v is over %v", cfg.Wait, queue.MaxWait)
+	case cfg.Visibility > queue.MaxVisibility:
+		return bad("visibility %v is over %v", cfg.Visibility, queue.MaxVisibility)
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.GatherWindow == 0 {
+		cfg.GatherWindow = DefaultGatherWindow
+	}
+	if cfg.Wait == 0 {
+		cfg.Wait = DefaultWait
+	}
+	if cfg.Visibility == 0 {
+		cfg.Visibility = DefaultVisibility
+	}
+	if cfg.RescueEvery == 0 {
+		cfg.RescueEvery = DefaultRescueEvery
+	}
+	if cfg.RescueAfter == 0 {
+		cfg.RescueAfter = DefaultRescueAfter
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "compactor", "owner", cfg.Owner)
+	return &Worker{cfg: cfg, allowed: allowed, log: log}, nil
+}
+
+func defaultOwner() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Owner is the identity this worker takes leases under.
+func (w *Worker) Owner() string { return w.cfg.Owner }
+
+// Run receives and handles batches until ctx ends, then returns nil. Between
+// batches it runs the rescuer every RescueEvery (and once at start). Queue
+// errors are logged and retried with backoff, never fatal.
+func (w *Worker) Run(ctx context.Context) error {
+	if w.cfg.Queue == nil {
+		return fmt.Errorf("compaction worker: Run needs a Queue: %w", tally.ErrInvalidArgument)
+	}
+	w.log.Info("compactor started", "queue", w.cfg.Queue.Name(), "collections", w.cfg.Collections)
+	defer w.log.Info("compactor stopped")
+	nextRescue := time.Now()
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		wait := w.cfg.Wait
+		if w.cfg.RescueEvery > 0 {
+			if !time.Now().Before(nextRescue) {
+				if n, err := rescue(ctx, w.cfg.Items, w.cfg.Queue, w.cfg.RescueAfter, time.Now(), w.log); err != nil {
+					if ctx.Err() == nil {
+						w.log.Warn("rescue of stale compaction runs failed", "err", err)
+					}
+				} else if n > 0 {
+					w.log.Info("rescued stale compaction runs", "runs", n)
+				}
+				nextRescue = time.Now().Add(w.cfg.RescueEvery)
+			}
+			wait = max(0, min(wait, time.Until(nextRescue)))
+		}
+		msgs, err := w.gather(ctx, wait)
+		if len(msgs) > 0 {
+			w.handleReceived(ctx, msgs)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			backoff = min(max(2*backoff, 100*time.Millisecond), 30*time.Second)
+			w.log.Warn("receive from compaction queue failed; backing off", "err", err, "backoff", backoff)
+			sleep(ctx, backoff)
+			continue
+		}
+		backoff = 0
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// gather long-polls for a first message, then keeps receiving without
+// waiting until the queue is empty, MaxBatch is reached or the gather window
+// ends, so one compaction serves as many runs as are waiting. Messages
+// already received are returned even with an error: they are in flight and
+// must be handled (or left to time out).
+func (w *Worker) gather(ctx context.Context, wait time.Duration) ([]queue.Message, error) {
+	opts := queue.ReceiveOptions{Max: min(queue.MaxBatch, w.cfg.MaxBatch), Visibility: w.cfg.Visibility, Wait: wait}
+	msgs, err := w.cfg.Queue.Receive(ctx, opts)
+	if err != nil || len(msgs) == 0 {
+		return nil, err
+	}
+	// Messages received first must not time out while the batch gathers.
+	deadline := time.Now().Add(min(w.cfg.GatherWindow, w.cfg.Visibility/3))
+	opts.Wait = 0
+	for len(msgs) < w.cfg.MaxBatch && time.Now().Before(deadline) {
+		opts.Max = min(queue.MaxBatch, w.cfg.MaxBatch-len(msgs))
+		more, err := w.cfg.Queue.Receive(ctx, opts)
+		if err != nil {
+			return msgs, err
+		}
+		if len(more) == 0 {
+			break
+		}
+		msgs = append(msgs, more...)
+	}
+	return msgs, nil
+}
+
+// handleReceived decodes a received batch, works on it with a visibility
+// heartbeat, deletes what succeeded and logs why the rest failed. Failed
+// messages stay on the queue: retried after their visibility timeout, and
+// dead-lettered by the redrive policy once they have been received
+// MaxReceiveCount times.
+func (w *Worker) handleReceived(ctx context.Context, raw []queue.Message) {
+	start := time.Now()
+	errs := make([]error, len(raw))
+	var good []Message
+	var goodIdx []int
+	for i, m := range raw {
+		msg, err := Decode(m.Body)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		good = append(good, msg)
+		goodIdx = append(goodIdx, i)
+	}
+	if len(good) > 0 {
+		handles := make([]string, len(goodIdx))
+		for j, i := range goodIdx {
+			handles[j] = raw[i].ReceiptHandle
+		}
+		stop := w.heartbeat(ctx, handles)
+		berrs := w.HandleBatch(ctx, good)
+		stop()
+		for j, i := range goodIdx {
+			errs[i] = berrs[j]
+		}
+	}
+	var done []string
+	failed := 0
+	for i, m := range raw {
+		if errs[i] == nil {
+			done = append(done, m.ReceiptHandle)
+			continue
+		}
+		failed++
+		w.logFailure(m, errs[i])
+	}
+	// Delete even if ctx just ended: the work is done and redoing it is
+	// only waste.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	deleted := w.deleteAll(dctx, done)
+	w.log.Info("compaction batch handled", "messages", len(raw), "done", len(done), "deleted", deleted,
+		"failed", failed, "duration", time.Since(start).Round(time.Millisecond))
+}
+
+func (w *Worker) logFailure(m queue.Message, err error) {
+	attrs := []any{"message_id", m.ID, "receive_count", m.ReceiveCount, "reason", err.Error()}
+	if errors.Is(err, tally.ErrInvalidArgument) {
+		attrs = append(attrs, "body", clip(m.Body))
+		if w.cfg.MaxReceiveCount > 0 && m.ReceiveCount >= w.cfg.MaxReceiveCount {
+			w.log.Error("bad compaction message: last receive, it goes to the dead-letter queue", attrs...)
+			return
+		}
+		w.log.Warn("bad compaction message: left on the queue for the dead-letter queue", attrs...)
+		return
+	}
+	level := slog.LevelWarn
+	if w.cfg.MaxReceiveCount > 0 && m.ReceiveCount >= w.cfg.MaxReceiveCount {
+		level = slog.LevelError
+	}
+	w.log.Log(context.Background(), level, "compaction message failed; it will be retried", attrs...)
+}
+
+// deleteAll deletes messages by handle in batches of ten and returns how
+// many were deleted; failures are logged (the message comes back and is
+// handled again, idempotently).
+func (w *Worker) deleteAll(ctx context.Context, handles []string) int {
+	n := 0
+	for chunk := range slices.Chunk(handles, queue.MaxBatch) {
+		errs, err := w.cfg.Queue.DeleteBatch(ctx, chunk)
+		if err != nil {
+			w.log.Warn("delete compaction messages failed; they will be handled again", "messages", len(chunk), "err", err)
+			continue
+		}
+		for _, e := range errs {
+			if e != nil {
+				w.log.Warn("delete compaction message failed; it will be handled again", "err", e)
+				continue
+			}
+			n++
+		}
+	}
+	return n
+}
+
+// heartbeat extends the messages' visibility every Visibility/3 until stop
+// is called, so a long compaction does not let them reappear.
+func (w *Worker) heartbeat(ctx context.Context, handles []string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(max(w.cfg.Visibility/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			for chunk := range slices.Chunk(handles, queue.MaxBatch) {
+				changes := make([]queue.VisibilityChange, len(chunk))
+				for i, h := range chunk {
+					changes[i] = queue.VisibilityChange{ReceiptHandle: h, Timeout: w.cfg.Visibility}
+				}
+				errs, err := w.cfg.Queue.ChangeVisibilityBatch(ctx, changes)
+				if err == nil {
+					err = errors.Join(errs...)
+				}
+				if err != nil && ctx.Err() == nil {
+					w.log.Warn("extend compaction messages' visibility failed", "messages", len(chunk), "err", err)
+				}
+			}
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// HandleBatch is the compactor's core: for each message, nil when its run's
+// collections are merged and marked complete (delete it), or why not (leave
+// it for a retry and, if it keeps failing, the dead-letter queue). One bad
+// message never fails another.
+//
+// For each collection the batch names it takes the lease, compacts until
+// nothing is pending, marks the runs, collects garbage and releases the
+// lease. A collection whose lease another compactor holds is not waited for:
+// its runs already merged complete, the others fail with lease.ErrHeld.
+//
+// HandleBatch neither receives nor deletes: its caller owns the messages
+// (Run here; the Lambda host maps failures to batchItemFailures) and keeps
+// their visibility extended while it runs.
+func (w *Worker) HandleBatch(ctx context.Context, msgs []Message) []error {
+	errs := make([]error, len(msgs))
+	var colls []string
+	seen := map[string]bool{}
+	for i, m := range msgs {
+		if err := w.validate(m); err != nil {
+			errs[i] = err
+			continue
+		}
+		for _, c := range m.Collections {
+			if !seen[c] {
+				seen[c] = true
+				colls = append(colls, c)
+			}
+		}
+	}
+	sort.Strings(colls)
+
+	// Compact every collection at once, each under its own lease.
+	tenures := make([]*tenure, len(colls))
+	compactErr := make(map[string]error, len(colls))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, c := range colls {
+		wg.Go(func() {
+			t, err := w.compact(ctx, c)
+			tenures[i] = t
+			mu.Lock()
+			compactErr[c] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+
+	// Mark the runs while still holding the leases, so garbage collection
+	// cannot remove a delta whose run is not marked yet.
+	jobs := make(chan int)
+	for range min(markWorkers, len(msgs)) {
+		wg.Go(func() {
+			for i := range jobs {
+				errs[i] = w.markRun(ctx, msgs[i], compactErr)
+			}
+		})
+	}
+	for i := range msgs {
+		if errs[i] == nil {
+			jobs <- i
+		}
+	}
+	close(jobs)
+	wg.Wait()
+
+	for _, t := range tenures {
+		if t != nil {
+			wg.Go(func() { w.finish(ctx, t) })
+		}
+	}
+	wg.Wait()
+	return errs
+}
+
+func (w *Worker) validate(m Message) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	for _, c := range m.Collections {
+		if !w.allowed[c] {
+			return fmt.Errorf("compaction message for run %q: collection %q is not one this compactor serves (%v): %w",
+				m.RunID, c, w.cfg.Collections, tally.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// tenure is a held collection lease and the context that ends when it is
+// lost.
+type tenure struct {
+	coll      string
+	lease     *lease.Lease
+	held      context.Context
+	stop      func() error
+	compacted bool // compaction finished cleanly
+	published bool // and published at least one version
+}
+
+// compact takes the collection's lease and publishes versions until no
+// delta is pending. It returns the tenure (to finish later) even on a
+// compaction error, so the lease is always released.
+func (w *Worker) compact(ctx context.Context, coll string) (*tenure, error) {
+	l, err := lease.Acquire(ctx, w.cfg.Items, coll+LeaseSuffix, w.cfg.Owner, w.cfg.LeaseTTL, lease.Options{})
+	if err != nil {
+		if errors.Is(err, lease.ErrHeld) {
+			w.log.Info("collection is being compacted by another owner; its runs are retried later", "collection", coll)
+		}
+		return nil, fmt.Errorf("compact %s: %w", coll, err)
+	}
+	held, stop := l.Keep(ctx, w.log)
+	t := &tenure{coll: coll, lease: l, held: held, stop: stop}
+	perVersion := w.cfg.Compact.MaxDeltas
+	if perVersion <= 0 || perVersion > vector.MaxDeltasPerVersion {
+		perVersion = vector.MaxDeltasPerVersion
+	}
+	for range maxCompactRounds {
+		res, err := w.cfg.Store.Compact(held, coll, l, w.cfg.Cache, w.cfg.Compact)
+		if err != nil {
+			if cause := context.Cause(held); cause != nil && ctx.Err() == nil {
+				err = fmt.Errorf("%w (%w)", err, cause)
+			}
+			w.log.Warn("compaction failed", "collection", coll, "epoch", l.Epoch(), "err", err)
+			return t, fmt.Errorf("compact %s: %w", coll, err)
+		}
+		t.published = t.published || res.Published
+		for _, d := range res.Quarantined {
+			w.log.Error("delta quarantined: its run fails until the run is written again",
+				"collection", coll, "run", d.RunID, "seq", d.Seq, "reason", d.Quarantined)
+		}
+		// Fewer deltas than a version holds means none were left behind.
+		if len(res.Deltas)+len(res.Quarantined) < perVersion {
+			break
+		}
+	}
+	t.compacted = true
+	return t, nil
+}
+
+// finish settles pending runs and collects garbage, only after a clean
+// compaction that published something (nothing new to collect otherwise;
+// leftovers wait for the next publish) and only while the lease is held.
+// Then it releases the lease.
+func (w *Worker) finish(ctx context.Context, t *tenure) {
+	if t.compacted && t.published && t.held.Err() == nil {
+		covered, err := w.settle(t.held, t.coll)
+		switch {
+		case err != nil:
+			if t.held.Err() == nil {
+				w.log.Warn("settling pending runs failed; garbage collection waits for the next batch", "collection", t.coll, "err", err)
+			}
+		case !covered:
+			w.log.Info("many pending runs; garbage collection waits until they are settled", "collection", t.coll)
+		default:
+			if _, err := w.cfg.Store.GC(t.held, t.coll, w.cfg.GC); err != nil && t.held.Err() == nil {
+				w.log.Warn("vector garbage collection failed; the next batch retries it", "collection", t.coll, "err", err)
+			}
+		}
+	}
+	if err := t.stop(); err != nil {
+		w.log.Warn("lease lost during compaction", "collection", t.coll, "err", err)
+	}
+	// Release even when ctx ended, so the next compactor need not wait out
+	// the lease.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := t.lease.Release(rctx); err != nil {
+		w.log.Warn("release lease failed; it expires by itself", "collection", t.coll, "err", err)
+	}
+}
+
+// settleBudget bounds how many pending runs one settle pass reads.
+const settleBudget = 2000
+
+// settle marks coll complete in every pending run whose delta in coll is
+// merged, oldest run first, and completes the runs that are then done. It
+// runs under the lease just before garbage collection, which deletes
+// merged deltas (and with them what RunDelta finds): a run whose message is
+// late or lost (the rescuer re-sends it only after RescueAfter) must be
+// marked while its delta can still be looked up. covered is false when the
+// budget ran out before the last pending run; GC then waits.
+func (w *Worker) settle(ctx context.Context, coll string) (covered bool, err error) {
+	q := items.Query{Index: PendingIndex, PK: PendingPK, Limit: 500}
+	read, settled := 0, 0
+	defer func() {
+		if settled > 0 {
+			w.log.Info("completed pending runs whose message has not been handled yet", "collection", coll, "runs", settled)
+		}
+	}()
+	for {
+		page, err := w.cfg.Items.Query(ctx, q)
+		if err != nil {
+			return false, fmt.Errorf("settle %s: query pending runs: %w", coll, err)
+		}
+		for _, it := range page.Items {
+			read++
+			run, err := runFromItem(it)
+			if err != nil || run.Status != StatusPending || !slices.Contains(run.Collections, coll) {
+				continue // a malformed run is the rescuer's to report
+			}
+			k := it.Key()
+			if run.States[coll].State != StatusCompleted {
+				d, err := w.cfg.Store.RunDelta(ctx, coll, run.RunID)
+				if errors.Is(err, tally.ErrNotFound) {
+					continue // nothing registered: nothing for GC to remove
+				}
+				if err != nil {
+					return false, fmt.Errorf("settle %s: %w", coll, err)
+				}
+				if d.AppliedVersion == 0 {
+					continue
+				}
+				if run, err = markCollection(ctx, w.cfg.Items, k, coll, d.AppliedVersion, d.Upserts); err != nil {
+					return false, fmt.Errorf("settle %s: %w", coll, err)
+				}
+			}
+			// Complete also a run whose last step a crash interrupted.
+			if run.Status == StatusPending && run.complete() {
+				if err := completeRun(ctx, w.cfg.Items, k, run, time.Now()); err != nil {
+					return false, fmt.Errorf("settle %s: %w", coll, err)
+				}
+				settled++
+			}
+		}
+		if page.NextToken == "" {
+			return true, nil
+		}
+		if read >= settleBudget {
+			return false, nil
+		}
+		q.Token = page.NextToken
+	}
+}
+
+// markRun records each of the message's collections whose delta is merged,
+// and the run as COMPLETED once all of them are. Everything it writes is a
+// fixed value under a condition, so a redelivered message changes nothing.
+func (w *Worker) markRun(ctx context.Context, m Message, compactErr map[string]error) error {
+	k := RunKey(m.ImageID, m.ReceiptID, m.RunID)
+	it, err := w.cfg.Items.Get(ctx, k)
+	if errors.Is(err, tally.ErrNotFound) {
+		return fmt.Errorf("run %s (image %s, receipt %d): no CompactionRun item (CreateRun must come before Enqueue): %w",
+			m.RunID, m.ImageID, m.ReceiptID, err)
+	}
+	if err != nil {
+		return fmt.Errorf("run %s: %w", m.RunID, err)
+	}
+	run, err := runFromItem(it)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", m.RunID, err)
+	}
+	if run.Status == StatusCompleted {
+		return nil
+	}
+	var errs []error
+	for _, c := range m.Collections {
+		if run.States[c].State == StatusCompleted {
+			continue
+		}
+		d, err := w.cfg.Store.RunDelta(ctx, c, m.RunID)
+		switch {
+		case errors.Is(err, tally.ErrNotFound):
+			errs = append(errs, fmt.Errorf("run %s: no delta registered in %s: %w", m.RunID, c, err))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("run %s: %w", m.RunID, err))
+		case d.Quarantined != "":
+			errs = append(errs, fmt.Errorf("run %s: delta #%d in %s is unreadable (%s); write the run again to repair it: %w",
+				m.RunID, d.Seq, c, d.Quarantined, ErrQuarantined))
+		case d.AppliedVersion == 0:
+			cause := compactErr[c]
+			if cause == nil {
+				cause = ErrNotMerged
+			}
+			errs = append(errs, fmt.Errorf("run %s: delta #%d in %s not merged yet: %w", m.RunID, d.Seq, c, cause))
+		default:
+			r, err := markCollection(ctx, w.cfg.Items, k, c, d.AppliedVersion, d.Upserts)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			run = r
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if run.Status == StatusCompleted {
+		return nil
+	}
+	if !run.complete() {
+		// The message named fewer collections than the run: its part is
+		// done; the rescuer re-sends the run with all of them.
+		w.log.Warn("run has collections its message did not name; left pending for the rescuer",
+			"run", m.RunID, "message_collections", m.Collections, "run_collections", run.Collections)
+		return nil
+	}
+	if err := completeRun(ctx, w.cfg.Items, k, run, time.Now()); err != nil {
+		return fmt.Errorf("run %s: %w", m.RunID, err)
+	}
+	return nil
+}

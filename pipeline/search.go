@@ -120,7 +120,7 @@ func (s *Searcher) reader(ctx context.Context, coll string) (*vector.Reader, err
 // numbers or booleans match either that or the literal string.
 func ParseFilter(s string) (vector.Filter, error) {
 	op, field, raw := vector.OpIn, "", ""
-	if i := strings.Index(s, "!="); i > 0 {
+	if i := strings.Index(s, "!="); i >= 0 {
 		op, field, raw = vector.OpNin, s[:i], s[i+2:]
 	} else if i := strings.Index(s, "="); i > 0 {
 		field, raw = s[:i], s[i+1:]

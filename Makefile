@@ -60,6 +60,7 @@ lint: deps ## gofmt, go vet and staticcheck
 .PHONY: test
 test: deps-test lint ## install what is missing, then lint and run every test (with -race)
 	$(GO) test -race -timeout 20m $(RACE_PKGS)
+	$(GO) test -timeout 5m -run 'Alloc' ./vector/...  # allocation counts are meaningless under -race
 
 .PHONY: bench
 bench: deps ## run the benchmarks and write BENCHMARKS.md

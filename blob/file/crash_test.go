@@ -34,7 +34,7 @@ const (
 func TestHelperProcess(t *testing.T) {
 	mode := os.Getenv(envHelper)
 	if mode == "" {
-		t.Skip("only runs as a child of the crash and cross-process tests")
+		return // only does something as a child of the crash and cross-process tests
 	}
 	s, err := Open(os.Getenv(envRoot), Options{})
 	if err != nil {

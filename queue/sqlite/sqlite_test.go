@@ -70,7 +70,7 @@ const (
 func TestHelperProcess(t *testing.T) {
 	role := os.Getenv(envRole)
 	if role == "" {
-		t.Skip("helper process for the multi-process tests")
+		return // only does something as a child of the multi-process tests
 	}
 	ctx := context.Background()
 	b, err := sqlite.Open(ctx, os.Getenv(envPath))

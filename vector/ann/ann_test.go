@@ -191,18 +191,6 @@ func TestConcurrentSearch(t *testing.T) {
 	}
 }
 
-func TestSearchAllocations(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector makes sync.Pool drop items at random")
-	}
-	d := testData(t, "embed")
-	q := d.query(0)
-	d.g.Search(d.vecs, q, 10, d.ef, nil) // warm the pool
-	allocs := testing.AllocsPerRun(100, func() { d.g.Search(d.vecs, q, 10, d.ef, nil) })
-	if allocs > 1 {
-		t.Errorf("Search allocates %.1f times per call, want <= 1 (the result)", allocs)
-	}
-}
 
 func TestMarshalRoundTrip(t *testing.T) {
 	for _, kind := range []string{"embed", "random"} {

@@ -160,10 +160,10 @@ func TestCorruptEverySection(t *testing.T) {
 	}
 	for _, e := range s.entries {
 		name := sectionName(e.kind)
+		if e.length == 0 {
+			continue // an empty section has no byte to flip or cut
+		}
 		t.Run("flip/"+name, func(t *testing.T) {
-			if e.length == 0 {
-				t.Skip("empty section")
-			}
 			for _, at := range []uint64{0, e.length / 2, e.length - 1} {
 				b := bytes.Clone(good)
 				b[e.offset+at] ^= 0x10
@@ -179,7 +179,7 @@ func TestCorruptEverySection(t *testing.T) {
 		ids := sectionOf(t, good, kindIDs)
 		end := ids.offset + ids.length
 		if end%align == 0 {
-			t.Skip("no padding after ids")
+			t.Fatalf("the sample has no padding after its ids section (ends at %d); change the sample", end)
 		}
 		b := bytes.Clone(good)
 		b[end] = 1

@@ -2,7 +2,10 @@ module github.com/tallyhq/tally
 
 go 1.26.0
 
-require modernc.org/sqlite v1.62.0
+require (
+	github.com/philippgille/chromem-go v0.7.0
+	modernc.org/sqlite v1.62.0
+)
 
 require (
 	github.com/dustin/go-humanize v1.1.0 // indirect

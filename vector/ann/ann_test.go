@@ -191,7 +191,6 @@ func TestConcurrentSearch(t *testing.T) {
 	}
 }
 
-
 func TestMarshalRoundTrip(t *testing.T) {
 	for _, kind := range []string{"embed", "random"} {
 		t.Run(kind, func(t *testing.T) {

@@ -55,6 +55,7 @@ func (s *Store) WriteDelta(ctx context.Context, coll, runID string, upserts []Re
 		recs[i] = segment.Record{ID: r.ID, Vector: r.Vector, Meta: r.Meta}
 	}
 	var buf bytes.Buffer
+	buf.Grow(segmentSizeHint(s.dims, recs, deletes))
 	if _, err := segment.Write(&buf, s.dims, recs, deletes, segment.BuildOptions{}); err != nil {
 		return Delta{}, fmt.Errorf("delta %s/%s: %w", coll, runID, err)
 	}

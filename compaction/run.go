@@ -140,7 +140,7 @@ func runFromItem(it items.Item) (Run, error) {
 	r.RunID, _ = it[attrRunID].(string)
 	r.ImageID, _ = it[attrImageID].(string)
 	r.Status, _ = it[attrStatus].(string)
-	rid, ok := toInt64(it[attrReceiptID])
+	rid, ok := items.Int64Of(it[attrReceiptID])
 	r.ReceiptID = int(rid)
 	list, _ := it[attrCollections].([]any)
 	for _, v := range list {
@@ -155,14 +155,14 @@ func runFromItem(it items.Item) (Run, error) {
 	r.CreatedAt = parseTime(it[attrCreatedAt])
 	r.CompletedAt = parseTime(it[attrCompletedAt])
 	r.RescuedAt = parseTime(it[attrRescuedAt])
-	n, _ := toInt64(it[attrRescueCount])
+	n, _ := items.Int64Of(it[attrRescueCount])
 	r.RescueCount = int(n)
 	r.States = make(map[string]CollectionState, len(r.Collections))
 	for _, c := range r.Collections {
 		var cs CollectionState
 		cs.State, _ = it[stateAttr(c)].(string)
-		cs.Version, _ = toInt64(it[versionAttr(c)])
-		m, _ := toInt64(it[mergedAttr(c)])
+		cs.Version, _ = items.Int64Of(it[versionAttr(c)])
+		m, _ := items.Int64Of(it[mergedAttr(c)])
 		cs.Merged = int(m)
 		r.States[c] = cs
 	}
@@ -186,18 +186,6 @@ func parseTime(v any) time.Time {
 		return time.Time{}
 	}
 	return t
-}
-
-func toInt64(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case float64:
-		return int64(n), n == float64(int64(n))
-	}
-	return 0, false
 }
 
 // markCollection records that the run's delta in coll was merged into

@@ -695,3 +695,14 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// Int64Of reads an integer attribute as returned by any adapter (int64,
+// int, an integral float64, or a Number), so callers need no type switch of
+// their own.
+func Int64Of(v any) (int64, bool) {
+	n, ok, err := NumberOf(v)
+	if !ok || err != nil {
+		return 0, false
+	}
+	return n.Int64()
+}

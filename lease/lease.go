@@ -89,7 +89,7 @@ func Acquire(ctx context.Context, t items.Table, name, owner string, ttl time.Du
 		}
 		return nil, fmt.Errorf("acquire lease %q: %w", name, err)
 	}
-	epoch, ok := toInt64(it[attrEpoch])
+	epoch, ok := items.Int64Of(it[attrEpoch])
 	if !ok {
 		return nil, fmt.Errorf("acquire lease %q: stored epoch %v is not a number", name, it[attrEpoch])
 	}
@@ -217,16 +217,4 @@ func (l *Lease) Keep(ctx context.Context, log *slog.Logger) (held context.Contex
 		<-done
 		return result
 	}
-}
-
-func toInt64(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case float64:
-		return int64(n), n == float64(int64(n))
-	}
-	return 0, false
 }

@@ -206,17 +206,11 @@ func decodeManifest(b []byte, key string) (*Manifest, error) {
 	return &m, nil
 }
 
+// asInt64 reads an integer attribute; also accepts decimal text.
 func asInt64(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case float64:
-		return int64(n), n == float64(int64(n))
-	case string:
-		i, err := strconv.ParseInt(n, 10, 64)
+	if s, ok := v.(string); ok {
+		i, err := strconv.ParseInt(s, 10, 64)
 		return i, err == nil
 	}
-	return 0, false
+	return items.Int64Of(v)
 }

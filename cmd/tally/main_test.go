@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/pipeline"
 )
 
@@ -70,23 +66,7 @@ func TestBadInvocations(t *testing.T) {
 // directory and checks /healthz reports every port and queue.
 func TestServeHealthz(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0"}.Resolve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	go func() { done <- serve(ctx, cfg, log, func(a string) { addrc <- a }) }()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case err := <-done:
-		t.Fatalf("serve returned early: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	_, addr := startServe(t)
 
 	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil {
@@ -110,14 +90,7 @@ func TestServeHealthz(t *testing.T) {
 			t.Errorf("check %s = %q, want ok", check, h.Checks[check])
 		}
 	}
-
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop")
+	if h.Vectors.Mode != "s3" || h.Vectors.Embedder == "" {
+		t.Errorf("healthz vectors = %+v, want the storage mode and embedder", h.Vectors)
 	}
 }

@@ -188,22 +188,23 @@ func (s *Store) Compact(ctx context.Context, coll string, l *lease.Lease, cache 
 	}
 
 	// Mask ids of older segments that these deltas replaced or deleted.
+	touched := touchedIDs(latest, deleted)
 	for _, si := range m.Segments {
 		seg, err := cache.c.get(ctx, si.Key)
 		if err != nil {
 			return res, fmt.Errorf("compact %s: %w", coll, err)
 		}
+		mask, err := cache.mask(ctx, si)
+		if err != nil {
+			return res, fmt.Errorf("compact %s: %w", coll, err)
+		}
 		var masked []string
-		if si.Mask != "" {
-			mseg, err := cache.c.get(ctx, si.Mask)
-			if err != nil {
-				return res, fmt.Errorf("compact %s: %w", coll, err)
-			}
-			masked = append(masked, mseg.Tombstones()...)
+		if mask != nil {
+			masked = append(masked, mask.Tombstones()...)
 		}
 		added := 0
-		for _, id := range touchedIDs(latest, deleted) {
-			if _, ok := seg.Lookup(id); ok && (si.Mask == "" || !maskHas(cache, si.Mask, id)) {
+		for _, id := range touched {
+			if _, ok := seg.Lookup(id); ok && (mask == nil || !mask.Deletes(id)) {
 				masked = append(masked, id)
 				added++
 			}
@@ -257,8 +258,12 @@ func (s *Store) Compact(ctx context.Context, coll string, l *lease.Lease, cache 
 			if err != nil {
 				return res, fmt.Errorf("compact %s: %w", coll, err)
 			}
+			mask, err := cache.mask(ctx, si)
+			if err != nil {
+				return res, fmt.Errorf("compact %s: %w", coll, err)
+			}
 			for i := range seg.Len() {
-				if si.Mask != "" && maskHas(cache, si.Mask, seg.ID(i)) {
+				if mask != nil && mask.Deletes(seg.ID(i)) {
 					continue
 				}
 				recs = append(recs, seg.Record(i))
@@ -336,9 +341,13 @@ func touchedIDs(latest map[string]segment.Record, deleted map[string]bool) []str
 	return ids
 }
 
-func maskHas(cache *Cache, key, id string) bool {
-	seg, err := cache.c.get(context.Background(), key)
-	return err == nil && seg.Deletes(id)
+// mask opens the segment's mask (the ids of it no longer live), or returns
+// nil when it has none.
+func (c *Cache) mask(ctx context.Context, si SegmentInfo) (*segment.Segment, error) {
+	if si.Mask == "" {
+		return nil, nil
+	}
+	return c.c.get(ctx, si.Mask)
 }
 
 // segmentSizeHint estimates a segment's encoded size from its contents.

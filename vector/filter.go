@@ -2,13 +2,10 @@ package vector
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/vector/segment"
 )
-
-func sqrt(x float64) float64 { return math.Sqrt(x) }
 
 func (f Filter) validate() error {
 	if f.Field == "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -257,10 +258,8 @@ func (r *Reader) Refresh(ctx context.Context) error {
 			return fmt.Errorf("refresh %s: segment %s has %d dims, want %d: %w", r.coll, si.Key, seg.Dims(), s.dims, ErrCorruptState)
 		}
 		p := part{key: si.Key, seg: seg}
-		if si.Mask != "" {
-			if p.mask, err = r.cache.c.get(ctx, si.Mask); err != nil {
-				return fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
-			}
+		if p.mask, err = r.cache.mask(ctx, si); err != nil {
+			return fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
 		}
 		if si.Graph {
 			if g, ok := graphs[si.Key]; ok {
@@ -402,8 +401,14 @@ func (r *Reader) Search(ctx context.Context, query []float32, opts SearchOptions
 		if p.seg.Len() == 0 {
 			continue
 		}
-		accept := func(i int) bool {
-			return v.live(pi, i) && matches(p.seg, i, opts.Filters)
+		// Without a mask, a pending delta or a filter every record of a
+		// version segment is live: pass no accept function, so the graph
+		// search skips its filter sampling and per-candidate id reads.
+		var accept func(int) bool
+		if p.delta || p.mask != nil || len(v.shadow) > 0 || len(opts.Filters) > 0 {
+			accept = func(i int) bool {
+				return v.live(pi, i) && matches(p.seg, i, opts.Filters)
+			}
 		}
 		var hits []ann.Hit
 		if p.graph != nil {
@@ -441,7 +446,7 @@ func normalized(q []float32) []float32 {
 	if n == 0 {
 		return out
 	}
-	inv := 1 / sqrt(n)
+	inv := 1 / math.Sqrt(n)
 	for i, x := range q {
 		out[i] = float32(float64(x) * inv)
 	}

@@ -48,6 +48,12 @@ func TestBadInvocations(t *testing.T) {
 		{args: []string{"serve", "extra"}, wantCode: 2, wantErr: "unexpected arguments"},
 		{args: []string{"serve", "-log", "xml"}, wantCode: 2, wantErr: "log format"},
 		{args: []string{"serve", "-data", "DATA", "-queue", "kafka://x", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "unknown scheme"},
+		{args: []string{"serve", "-data", "DATA", "-embedder", "hashed://abc", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "dimensions"},
+		{args: []string{"serve", "-data", "DATA", "-embedder", "hashed://3", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "dimensions"},
+		{args: []string{"search", "-data", "DATA"}, wantCode: 2, wantErr: "no query text"},
+		{args: []string{"search", "-data", "DATA", "-where", "novalue", "total"}, wantCode: 2, wantErr: "field=value"},
+		{args: []string{"search", "-data", "DATA", "-k", "0", "total"}, wantCode: 2, wantErr: "k = 0"},
+		{args: []string{"worker", "-data", "DATA", "-role", "ocr"}, wantCode: 2, wantErr: "-role"},
 	}
 	for _, tt := range tests {
 		args := make([]string, len(tt.args))

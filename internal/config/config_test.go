@@ -84,6 +84,9 @@ func TestResolveRejectsBadInput(t *testing.T) {
 	for _, c := range []Config{
 		{DataDir: t.TempDir(), BlobURL: "nowhere"},
 		{DataDir: t.TempDir(), LogFormat: "xml"},
+		{DataDir: t.TempDir(), VectorMode: "nfs"},
+		{DataDir: t.TempDir(), VectorMode: "efs"}, // no mount
+		{DataDir: t.TempDir(), EmbedderURL: "hashed"},
 	} {
 		if _, err := c.Resolve(); !errors.Is(err, tally.ErrInvalidArgument) {
 			t.Errorf("Resolve(%+v) error = %v, want ErrInvalidArgument", c, err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -181,10 +180,10 @@ func healthHandler(cfg config.Config, p *ports, qs pipeline.Queues, cache *vecto
 				h.Queues[q.Name()] = queueHealth{Visible: st.Visible, InFlight: st.InFlight, Delayed: st.Delayed, OldestAgeS: st.OldestAge.Seconds()}
 			}
 		}
-		w.Header().Set("Content-Type", "application/json")
+		status := http.StatusOK
 		if h.Status != "ok" {
-			w.WriteHeader(http.StatusServiceUnavailable)
+			status = http.StatusServiceUnavailable
 		}
-		json.NewEncoder(w).Encode(h)
+		writeJSON(w, status, h)
 	})
 }

@@ -49,6 +49,7 @@ import (
 	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/lease"
 	"github.com/tallyhq/tally/queue"
+	"github.com/tallyhq/tally/queue/consumer"
 	"github.com/tallyhq/tally/vector"
 )
 
@@ -217,87 +218,54 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.cfg.Queue == nil {
 		return fmt.Errorf("compaction worker: Run needs a Queue: %w", tally.ErrInvalidArgument)
 	}
+	c, err := consumer.New(consumer.Config{
+		Queue:           w.cfg.Queue,
+		Name:            "compactor",
+		MaxBatch:        w.cfg.MaxBatch,
+		GatherWindow:    w.cfg.GatherWindow,
+		Wait:            w.cfg.Wait,
+		Visibility:      w.cfg.Visibility,
+		MaxReceiveCount: w.cfg.MaxReceiveCount,
+		Idle:            w.rescuer(),
+		Log:             w.log,
+	})
+	if err != nil {
+		return fmt.Errorf("compaction worker: %w", err)
+	}
 	w.log.Info("compactor started", "queue", w.cfg.Queue.Name(), "collections", w.cfg.Collections)
 	defer w.log.Info("compactor stopped")
-	nextRescue := time.Now()
-	backoff := time.Duration(0)
-	for ctx.Err() == nil {
-		wait := w.cfg.Wait
-		if w.cfg.RescueEvery > 0 {
-			if !time.Now().Before(nextRescue) {
-				if n, err := rescue(ctx, w.cfg.Items, w.cfg.Queue, w.cfg.RescueAfter, time.Now(), w.log); err != nil {
-					if ctx.Err() == nil {
-						w.log.Warn("rescue of stale compaction runs failed", "err", err)
-					}
-				} else if n > 0 {
-					w.log.Info("rescued stale compaction runs", "runs", n)
+	return c.Run(ctx, w.handleReceived)
+}
+
+// rescuer returns the consumer's Idle hook for one Run: it rescues stale
+// runs when due (at once, then every RescueEvery) and bounds the next
+// receive's wait so the following rescue is on time. nil when rescue is
+// disabled.
+func (w *Worker) rescuer() func(context.Context) time.Duration {
+	if w.cfg.RescueEvery <= 0 {
+		return nil
+	}
+	next := time.Now()
+	return func(ctx context.Context) time.Duration {
+		if !time.Now().Before(next) {
+			if n, err := rescue(ctx, w.cfg.Items, w.cfg.Queue, w.cfg.RescueAfter, time.Now(), w.log); err != nil {
+				if ctx.Err() == nil {
+					w.log.Warn("rescue of stale compaction runs failed", "err", err)
 				}
-				nextRescue = time.Now().Add(w.cfg.RescueEvery)
+			} else if n > 0 {
+				w.log.Info("rescued stale compaction runs", "runs", n)
 			}
-			wait = max(0, min(wait, time.Until(nextRescue)))
+			next = time.Now().Add(w.cfg.RescueEvery)
 		}
-		msgs, err := w.gather(ctx, wait)
-		if len(msgs) > 0 {
-			w.handleReceived(ctx, msgs)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			backoff = min(max(2*backoff, 100*time.Millisecond), 30*time.Second)
-			w.log.Warn("receive from compaction queue failed; backing off", "err", err, "backoff", backoff)
-			sleep(ctx, backoff)
-			continue
-		}
-		backoff = 0
-	}
-	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+		return time.Until(next)
 	}
 }
 
-// gather long-polls for a first message, then keeps receiving without
-// waiting until the queue is empty, MaxBatch is reached or the gather window
-// ends, so one compaction serves as many runs as are waiting. Messages
-// already received are returned even with an error: they are in flight and
-// must be handled (or left to time out).
-func (w *Worker) gather(ctx context.Context, wait time.Duration) ([]queue.Message, error) {
-	opts := queue.ReceiveOptions{Max: min(queue.MaxBatch, w.cfg.MaxBatch), Visibility: w.cfg.Visibility, Wait: wait}
-	msgs, err := w.cfg.Queue.Receive(ctx, opts)
-	if err != nil || len(msgs) == 0 {
-		return nil, err
-	}
-	// Messages received first must not time out while the batch gathers.
-	deadline := time.Now().Add(min(w.cfg.GatherWindow, w.cfg.Visibility/3))
-	opts.Wait = 0
-	for len(msgs) < w.cfg.MaxBatch && time.Now().Before(deadline) {
-		opts.Max = min(queue.MaxBatch, w.cfg.MaxBatch-len(msgs))
-		more, err := w.cfg.Queue.Receive(ctx, opts)
-		if err != nil {
-			return msgs, err
-		}
-		if len(more) == 0 {
-			break
-		}
-		msgs = append(msgs, more...)
-	}
-	return msgs, nil
-}
-
-// handleReceived decodes a received batch, works on it with a visibility
-// heartbeat, deletes what succeeded and logs why the rest failed. Failed
-// messages stay on the queue: retried after their visibility timeout, and
-// dead-lettered by the redrive policy once they have been received
-// MaxReceiveCount times.
-func (w *Worker) handleReceived(ctx context.Context, raw []queue.Message) {
-	start := time.Now()
+// handleReceived is Run's consumer.Handler: it decodes the batch and hands
+// the messages that decode to HandleBatch; the consumer deletes what
+// succeeded, logs why the rest failed and leaves them for a retry and, if
+// they keep failing, the dead-letter queue.
+func (w *Worker) handleReceived(ctx context.Context, raw []queue.Message) []error {
 	errs := make([]error, len(raw))
 	var good []Message
 	var goodIdx []int
@@ -311,109 +279,12 @@ func (w *Worker) handleReceived(ctx context.Context, raw []queue.Message) {
 		goodIdx = append(goodIdx, i)
 	}
 	if len(good) > 0 {
-		handles := make([]string, len(goodIdx))
-		for j, i := range goodIdx {
-			handles[j] = raw[i].ReceiptHandle
-		}
-		stop := w.heartbeat(ctx, handles)
 		berrs := w.HandleBatch(ctx, good)
-		stop()
 		for j, i := range goodIdx {
 			errs[i] = berrs[j]
 		}
 	}
-	var done []string
-	failed := 0
-	for i, m := range raw {
-		if errs[i] == nil {
-			done = append(done, m.ReceiptHandle)
-			continue
-		}
-		failed++
-		w.logFailure(m, errs[i])
-	}
-	// Delete even if ctx just ended: the work is done and redoing it is
-	// only waste.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	deleted := w.deleteAll(dctx, done)
-	w.log.Info("compaction batch handled", "messages", len(raw), "done", len(done), "deleted", deleted,
-		"failed", failed, "duration", time.Since(start).Round(time.Millisecond))
-}
-
-func (w *Worker) logFailure(m queue.Message, err error) {
-	attrs := []any{"message_id", m.ID, "receive_count", m.ReceiveCount, "reason", err.Error()}
-	if errors.Is(err, tally.ErrInvalidArgument) {
-		attrs = append(attrs, "body", clip(m.Body))
-		if w.cfg.MaxReceiveCount > 0 && m.ReceiveCount >= w.cfg.MaxReceiveCount {
-			w.log.Error("bad compaction message: last receive, it goes to the dead-letter queue", attrs...)
-			return
-		}
-		w.log.Warn("bad compaction message: left on the queue for the dead-letter queue", attrs...)
-		return
-	}
-	level := slog.LevelWarn
-	if w.cfg.MaxReceiveCount > 0 && m.ReceiveCount >= w.cfg.MaxReceiveCount {
-		level = slog.LevelError
-	}
-	w.log.Log(context.Background(), level, "compaction message failed; it will be retried", attrs...)
-}
-
-// deleteAll deletes messages by handle in batches of ten and returns how
-// many were deleted; failures are logged (the message comes back and is
-// handled again, idempotently).
-func (w *Worker) deleteAll(ctx context.Context, handles []string) int {
-	n := 0
-	for chunk := range slices.Chunk(handles, queue.MaxBatch) {
-		errs, err := w.cfg.Queue.DeleteBatch(ctx, chunk)
-		if err != nil {
-			w.log.Warn("delete compaction messages failed; they will be handled again", "messages", len(chunk), "err", err)
-			continue
-		}
-		for _, e := range errs {
-			if e != nil {
-				w.log.Warn("delete compaction message failed; it will be handled again", "err", e)
-				continue
-			}
-			n++
-		}
-	}
-	return n
-}
-
-// heartbeat extends the messages' visibility every Visibility/3 until stop
-// is called, so a long compaction does not let them reappear.
-func (w *Worker) heartbeat(ctx context.Context, handles []string) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(max(w.cfg.Visibility/3, time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			for chunk := range slices.Chunk(handles, queue.MaxBatch) {
-				changes := make([]queue.VisibilityChange, len(chunk))
-				for i, h := range chunk {
-					changes[i] = queue.VisibilityChange{ReceiptHandle: h, Timeout: w.cfg.Visibility}
-				}
-				errs, err := w.cfg.Queue.ChangeVisibilityBatch(ctx, changes)
-				if err == nil {
-					err = errors.Join(errs...)
-				}
-				if err != nil && ctx.Err() == nil {
-					w.log.Warn("extend compaction messages' visibility failed", "messages", len(chunk), "err", err)
-				}
-			}
-		}
-	})
-	return func() {
-		cancel()
-		wg.Wait()
-	}
+	return errs
 }
 
 // HandleBatch is the compactor's core: for each message, nil when its run's

@@ -36,8 +36,13 @@ deps: ## install what building and running needs (Go, if absent)
 	@command -v $(GO) >/dev/null 2>&1 || { $(call apt_install,golang-go ca-certificates git); }
 	@$(GO) version
 
+.PHONY: deps-ocr
+deps-ocr: ## install Tesseract (the OCR engine) with English data, if absent
+	@command -v tesseract >/dev/null 2>&1 && [ -n "$$(tesseract --list-langs 2>/dev/null | grep -x eng)" ] || { $(call apt_install,tesseract-ocr tesseract-ocr-eng); }
+	@tesseract --version 2>&1 | head -1
+
 .PHONY: deps-test
-deps-test: deps ## install what the tests need (moto_server for the AWS adapters)
+deps-test: deps deps-ocr ## install what the tests need (moto_server for the AWS adapters)
 	@command -v moto_server >/dev/null 2>&1 || { \
 		command -v pip3 >/dev/null 2>&1 || { $(call apt_install,python3-pip); }; \
 		pip3 install --quiet 'moto[server]' 2>/dev/null || pip3 install --quiet --break-system-packages 'moto[server]'; }
@@ -48,7 +53,7 @@ build: deps ## build bin/tally
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tally
 
 .PHONY: run
-run: build ## install, build, and run `tally serve` on embedded defaults (127.0.0.1:8080, ./tally-data)
+run: build deps-ocr ## install, build, and run `tally serve` on embedded defaults (127.0.0.1:8080, ./tally-data)
 	./$(BIN) serve -addr $(ADDR) -data $(DATA_DIR)
 
 .PHONY: lint
@@ -63,7 +68,7 @@ test: deps-test lint ## install what is missing, then lint and run every test (w
 	$(GO) test -timeout 5m -run 'Alloc' ./vector/...  # allocation counts are meaningless under -race
 
 .PHONY: bench
-bench: deps ## run the benchmarks and write BENCHMARKS.md
+bench: deps deps-ocr ## run the benchmarks and write BENCHMARKS.md
 	./scripts/bench.sh BENCHMARKS.md
 
 .PHONY: clean

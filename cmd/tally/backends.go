@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/blob"
@@ -149,4 +150,16 @@ func localPath(p string) string {
 		return abs
 	}
 	return p
+}
+
+// bucketName is the name OCR messages give the blob store (s3_bucket): the
+// bucket of an s3:// URL, else "local" for the embedded file store.
+func bucketName(cfg config.Config) string {
+	u, err := config.ParseURL(cfg.BlobURL)
+	if err == nil && u.Scheme == "s3" {
+		if bucket, _, _ := strings.Cut(u.Path, "/"); bucket != "" {
+			return bucket
+		}
+	}
+	return "local"
 }

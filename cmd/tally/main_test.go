@@ -53,7 +53,11 @@ func TestBadInvocations(t *testing.T) {
 		{args: []string{"search", "-data", "DATA"}, wantCode: 2, wantErr: "no query text"},
 		{args: []string{"search", "-data", "DATA", "-where", "novalue", "total"}, wantCode: 2, wantErr: "field=value"},
 		{args: []string{"search", "-data", "DATA", "-k", "0", "total"}, wantCode: 2, wantErr: "k = 0"},
-		{args: []string{"worker", "-data", "DATA", "-role", "ocr"}, wantCode: 2, wantErr: "-role"},
+		{args: []string{"worker", "-data", "DATA", "-role", "frobnicate"}, wantCode: 2, wantErr: "-role"},
+		{args: []string{"worker", "-data", "DATA", "-role", "ocr", "-tesseract", "/nonexistent/tesseract"}, wantCode: 1, wantErr: "install tesseract-ocr"},
+		{args: []string{"upload", "-server", "http://127.0.0.1:1"}, wantCode: 2, wantErr: "no files"},
+		{args: []string{"upload", "-server", "http://127.0.0.1:1", "/nonexistent/a.jpg"}, wantCode: 1, wantErr: "no such file"},
+		{args: []string{"submit-ocr", "-server", "http://127.0.0.1:1", "a.jpg"}, wantCode: 2, wantErr: "IMAGE RESULT.json"},
 	}
 	for _, tt := range tests {
 		args := make([]string, len(tt.args))

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/imaging"
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/pipeline"
 	"github.com/tallyhq/tally/queue"
+	"github.com/tallyhq/tally/upload"
 	"github.com/tallyhq/tally/vector"
 )
 
@@ -39,6 +41,15 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 // serve runs the server until ctx ends. ready, when set, is called with the
 // listening address once requests are accepted (tests listen on port 0).
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr string)) error {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	// A public URL derived from a port-0 address names the real port.
+	if cfg.PublicURL == "http://"+cfg.Addr {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
 	e, err := openEnv(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -49,13 +60,20 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(cfg, e.ports, e.queues, e.cache))
 	mux.Handle("GET /search", searchHandler(searcher))
+	up, err := upload.New(upload.Config{
+		Store:    e.ocrStore(),
+		Jobs:     e.queues.OCRJobs,
+		MaxBytes: cfg.MaxUploadBytes,
+		Limits:   imaging.Limits{MaxPixels: cfg.MaxPixels},
+		Log:      log,
+	})
+	if err != nil {
+		return err
+	}
+	up.Register(mux)
 	if e.ports.BlobHandler != nil {
 		mux.Handle("/blob/", e.ports.BlobHandler)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,12 +9,19 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tallyhq/tally/blob"
+	blobfile "github.com/tallyhq/tally/blob/file"
 	"github.com/tallyhq/tally/compaction"
 	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/internal/fixtures"
 	"github.com/tallyhq/tally/pipeline"
+	"github.com/tallyhq/tally/upload"
 	"github.com/tallyhq/tally/vector"
 )
 
@@ -146,5 +154,68 @@ func TestSearchHTTPBadInput(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || body["error"] == "" {
 			t.Errorf("GET /search?%s: %d %v, want 400 with an error", q, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestServeUploadOCR: a real receipt uploaded with `tally upload -wait`
+// comes out of serve's OCR worker COMPLETED with its printed total in the
+// result; a file that is not an image is refused while serve keeps serving.
+func TestServeUploadOCR(t *testing.T) {
+	t.Parallel()
+	cfg, addr := startServe(t)
+	img := fixtures.Path(t, "sroie", "img", "000.jpg")
+	key, err := os.ReadFile(fixtures.Path(t, "sroie", "key", "000.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Total string `json:"total"`
+	}
+	if err := json.Unmarshal(key, &k); err != nil || k.Total == "" {
+		t.Fatalf("key: %v", err)
+	}
+	server := "http://" + addr
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"upload", "-server", server, "-wait", "-timeout", "3m", img}, &out, &errb); code != 0 {
+		t.Fatalf("tally upload = %d: %s %s", code, out.String(), errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("output = %q, want the image id then its status", out.String())
+	}
+	var st upload.Status
+	if err := json.Unmarshal([]byte(lines[1]), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.OCRStatus != "COMPLETED" || st.ReceiptCount < 1 || len(st.Receipts) != st.ReceiptCount || !strings.Contains(lines[0], st.ImageID) {
+		t.Fatalf("status = %+v", st)
+	}
+	bs, err := blobfile.Open(filepath.Join(cfg.DataDir, "blobs"), blobfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := blob.ReadAll(context.Background(), bs, st.ResultKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), k.Total) {
+		t.Errorf("OCR result lacks the total %s", k.Total)
+	}
+
+	// Not an image: refused with the reason; the server still serves.
+	bad := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(bad, []byte("just text"), 0o644)
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), []string{"upload", "-server", server, bad}, &out, &errb); code == 0 || !strings.Contains(out.String(), "refused") {
+		t.Errorf("uploading text = %d: %s %s", code, out.String(), errb.String())
+	}
+	resp, err := http.Get(server + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("healthz after bad upload = %d", resp.StatusCode)
 	}
 }

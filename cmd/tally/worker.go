@@ -12,13 +12,17 @@ import (
 	"sync"
 
 	"github.com/tallyhq/tally/compaction"
+	"github.com/tallyhq/tally/imaging"
 	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/ocr"
+	"github.com/tallyhq/tally/ocr/tesseract"
+	"github.com/tallyhq/tally/ocrstage"
 	"github.com/tallyhq/tally/pipeline"
 	"github.com/tallyhq/tally/vector"
 )
 
 // roles are the workers this build can run; `tally serve` runs all of them.
-var roles = []string{"compact"}
+var roles = []string{"ocr", "compact"}
 
 func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
@@ -78,6 +82,20 @@ func openEnv(ctx context.Context, cfg config.Config, log *slog.Logger) (*env, er
 	return e, nil
 }
 
+// ocrEngine opens Tesseract; a missing binary is one clear error.
+func (e *env) ocrEngine() (ocr.Engine, error) {
+	eng, err := tesseract.New(tesseract.Options{Binary: e.cfg.Tesseract})
+	if err != nil {
+		return nil, fmt.Errorf("OCR worker: %w (install tesseract-ocr and tesseract-ocr-eng, e.g. `make deps-ocr`, or set %s)", err, config.EnvTesseract)
+	}
+	return eng, nil
+}
+
+// ocrStore is where the OCR stage publishes results.
+func (e *env) ocrStore() ocrstage.Store {
+	return ocrstage.Store{Items: e.ports.Items, Blob: e.ports.Blob, Bucket: bucketName(e.cfg), Results: e.queues.OCRResults}
+}
+
 // Close releases everything openEnv opened.
 func (e *env) Close() error {
 	e.cache.Close()
@@ -115,6 +133,25 @@ func (e *env) runWorkers(ctx context.Context, names []string) error {
 
 func (e *env) worker(name string) (func(context.Context) error, error) {
 	switch name {
+	case "ocr":
+		engine, err := e.ocrEngine()
+		if err != nil {
+			return nil, err
+		}
+		w, err := ocrstage.New(ocrstage.Config{
+			Store:           e.ocrStore(),
+			Jobs:            e.queues.OCRJobs,
+			Engine:          engine,
+			Parallel:        e.cfg.OCRWorkers,
+			Limits:          imaging.Limits{MaxPixels: e.cfg.MaxPixels},
+			MaxImageBytes:   e.cfg.MaxUploadBytes,
+			MaxReceiveCount: pipeline.MaxReceiveCount,
+			Log:             e.log.With("role", "ocr"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return w.Run, nil
 	case "compact":
 		w, err := compaction.New(compaction.Config{
 			Queue:           e.queues.Compaction,

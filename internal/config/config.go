@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/tallyhq/tally"
@@ -28,6 +29,11 @@ const (
 	EnvVectorMode  = "TALLY_VECTOR_MODE"
 	EnvVectorMount = "TALLY_VECTOR_MOUNT"
 	EnvCacheDir    = "TALLY_CACHE_DIR"
+
+	EnvTesseract  = "TALLY_TESSERACT"
+	EnvOCRWorkers = "TALLY_OCR_WORKERS"
+	EnvMaxUpload  = "TALLY_MAX_UPLOAD_BYTES"
+	EnvMaxPixels  = "TALLY_MAX_PIXELS"
 )
 
 // Defaults for a single machine.
@@ -56,12 +62,28 @@ type Config struct {
 	VectorMount string
 	// CacheDir holds local copies of vector segments.
 	CacheDir string
+
+	// Tesseract is the tesseract binary (default: found on PATH).
+	Tesseract string
+	// OCRWorkers is how many images one OCR worker analyses at once (one
+	// single-threaded Tesseract each); 0 means one per core.
+	OCRWorkers int
+	// MaxUploadBytes bounds one uploaded image (default 25 MiB).
+	MaxUploadBytes int64
+	// MaxPixels bounds an image's pixel count, checked from its header
+	// before decoding (default 64 million).
+	MaxPixels int64
+	// Bad holds environment values that did not parse; Resolve reports them.
+	Bad []string
 }
+
+// DefaultMaxUploadBytes is the default upload body limit.
+const DefaultMaxUploadBytes = 25 << 20
 
 // FromEnv reads the configuration from the environment; unset fields stay
 // empty until Resolve fills them.
 func FromEnv() Config {
-	return Config{
+	c := Config{
 		DataDir:   os.Getenv(EnvDataDir),
 		Addr:      os.Getenv(EnvAddr),
 		PublicURL: os.Getenv(EnvBaseURL),
@@ -74,13 +96,45 @@ func FromEnv() Config {
 		VectorMode:  os.Getenv(EnvVectorMode),
 		VectorMount: os.Getenv(EnvVectorMount),
 		CacheDir:    os.Getenv(EnvCacheDir),
+		Tesseract:   os.Getenv(EnvTesseract),
 	}
+	for _, n := range []struct {
+		env string
+		dst *int64
+	}{{EnvMaxUpload, &c.MaxUploadBytes}, {EnvMaxPixels, &c.MaxPixels}} {
+		if v := os.Getenv(n.env); v != "" {
+			x, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || x <= 0 {
+				c.Bad = append(c.Bad, n.env+"="+v)
+				continue
+			}
+			*n.dst = x
+		}
+	}
+	if v := os.Getenv(EnvOCRWorkers); v != "" {
+		x, err := strconv.Atoi(v)
+		if err != nil || x < 0 {
+			c.Bad = append(c.Bad, EnvOCRWorkers+"="+v)
+		} else {
+			c.OCRWorkers = x
+		}
+	}
+	return c
 }
 
 // Resolve fills every empty field with its embedded default and checks the
 // port URLs parse. The data directory is made absolute so that every port
 // URL derived from it is unambiguous.
 func (c Config) Resolve() (Config, error) {
+	if len(c.Bad) > 0 {
+		return c, fmt.Errorf("environment: %s: want positive integers: %w", strings.Join(c.Bad, ", "), tally.ErrInvalidArgument)
+	}
+	if c.MaxUploadBytes < 0 || c.MaxPixels < 0 || c.OCRWorkers < 0 {
+		return c, fmt.Errorf("max upload bytes %d, max pixels %d, OCR workers %d: none may be negative: %w", c.MaxUploadBytes, c.MaxPixels, c.OCRWorkers, tally.ErrInvalidArgument)
+	}
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = DefaultMaxUploadBytes
+	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 
 	"github.com/tallyhq/tally/layout"
 	"github.com/tallyhq/tally/ocr"
@@ -33,6 +34,9 @@ var ErrNoText = errors.New("no text found in the image")
 type Analysis struct {
 	Result *ocr.Result
 	Crops  []*image.Gray
+	// Recognitions counts engine calls (1 for the whole image, plus one
+	// per receipt that was not already upright).
+	Recognitions int
 }
 
 // Analyze builds the single-pass result for one image. With engine set and
@@ -41,6 +45,7 @@ type Analysis struct {
 // lines into each receipt's crop instead. A NATIVE image is its own single
 // receipt and is never recognized twice.
 func Analyze(ctx context.Context, g *image.Gray, lines []ocr.Line, engine ocr.Engine) (*Analysis, error) {
+	recognitions := 0
 	if lines == nil {
 		if engine == nil {
 			return nil, errors.New("analyze: neither lines nor an engine")
@@ -49,6 +54,7 @@ func Analyze(ctx context.Context, g *image.Gray, lines []ocr.Line, engine ocr.En
 		if lines, err = engine.Recognize(ctx, g); err != nil {
 			return nil, fmt.Errorf("recognize image: %w", err)
 		}
+		recognitions++
 	}
 	if len(lines) == 0 {
 		return nil, ErrNoText
@@ -57,7 +63,7 @@ func Analyze(ctx context.Context, g *image.Gray, lines []ocr.Line, engine ocr.En
 	cls := layout.Classify(g, lines)
 	regions, clustering := layout.FindReceipts(g, lines, cls)
 	res := &ocr.Result{Lines: lines, Classification: &cls, Clustering: &clustering, Receipts: []ocr.Receipt{}}
-	a := &Analysis{Result: res}
+	a := &Analysis{Result: res, Recognitions: recognitions}
 	for _, reg := range regions {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -70,12 +76,17 @@ func Analyze(ctx context.Context, g *image.Gray, lines []ocr.Line, engine ocr.En
 		}
 		var recLines []ocr.Line
 		switch {
-		case cls.ImageType == ocr.TypeNative && len(regions) == 1:
+		case cls.ImageType == ocr.TypeNative && len(regions) == 1,
+			Upright(reg.Bounds, g.Bounds().Dx(), g.Bounds().Dy()):
+			// The crop holds the same pixels, upright and unscaled: a
+			// second recognition would only repeat the first one, so its
+			// lines are carried into the crop exactly.
 			recLines = mapLines(lines, reg.LineIndices, tf)
 		case engine != nil:
 			if recLines, err = engine.Recognize(ctx, crop); err != nil {
 				return nil, fmt.Errorf("recognize receipt %d: %w", reg.ClusterID, err)
 			}
+			a.Recognitions++
 			extract.Annotate(recLines)
 		default:
 			recLines = mapLines(lines, reg.LineIndices, tf)
@@ -92,6 +103,32 @@ func Analyze(ctx context.Context, g *image.Gray, lines []ocr.Line, engine ocr.En
 		a.Crops = append(a.Crops, crop)
 	}
 	return a, nil
+}
+
+// UprightTolerance is the largest tilt (degrees) of a receipt's edges, and
+// relative difference of its opposite edges' lengths, at which its crop
+// counts as the image's own pixels, merely cut out.
+const UprightTolerance = 2.0
+
+// Upright reports whether a receipt's corners (normalized, in a w×h image)
+// form an axis-aligned rectangle within UprightTolerance: then rectifying
+// it is a plain crop and needs no second recognition.
+func Upright(q ocr.Quad, w, h int) bool {
+	px := func(p ocr.Point) (float64, float64) { return p.Pixel(w, h) }
+	tlx, tly := px(q.TopLeft)
+	trx, try := px(q.TopRight)
+	brx, bry := px(q.BottomRight)
+	blx, bly := px(q.BottomLeft)
+	deg := func(dx, dy float64) float64 { return math.Abs(math.Atan2(dy, dx)) * 180 / math.Pi }
+	top, bottom := deg(trx-tlx, try-tly), deg(brx-blx, bry-bly)
+	left, right := deg(bly-tly, blx-tlx), deg(bry-try, brx-trx)
+	if max(top, bottom, left, right) > UprightTolerance {
+		return false
+	}
+	wTop, wBottom := math.Hypot(trx-tlx, try-tly), math.Hypot(brx-blx, bry-bly)
+	hLeft, hRight := math.Hypot(blx-tlx, bly-tly), math.Hypot(brx-trx, bry-try)
+	rel := func(a, b float64) float64 { return math.Abs(a-b) / max(a, b, 1) * 100 }
+	return rel(wTop, wBottom) <= UprightTolerance && rel(hLeft, hRight) <= UprightTolerance
 }
 
 // mapLines carries the chosen image lines into a receipt's normalized

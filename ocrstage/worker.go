@@ -194,7 +194,8 @@ func (w *Worker) handle(ctx context.Context, m queue.Message) error {
 		return nil
 	}
 	start := time.Now()
-	err = w.run(ctx, &job, log)
+	var stats runStats
+	err = w.run(ctx, &job, &stats, log)
 	var p permanent
 	if errors.As(err, &p) {
 		log.Warn("ocr job failed", "reason", p.err.Error())
@@ -207,12 +208,20 @@ func (w *Worker) handle(ctx context.Context, m queue.Message) error {
 	if err != nil {
 		return err
 	}
-	log.Info("ocr job done", "duration", time.Since(start).Round(time.Millisecond))
+	log.Info("ocr job done", "duration", time.Since(start).Round(time.Millisecond),
+		"image_type", stats.imageType, "receipts", stats.receipts, "recognitions", stats.recognitions)
 	return nil
 }
 
 // run does one job; a permanent error means the job can never succeed.
-func (w *Worker) run(ctx context.Context, job *ocrjob.Job, log *slog.Logger) error {
+// runStats is what one job did, for its log line.
+type runStats struct {
+	imageType    string
+	receipts     int
+	recognitions int
+}
+
+func (w *Worker) run(ctx context.Context, job *ocrjob.Job, stats *runStats, log *slog.Logger) error {
 	now := w.cfg.Now()
 	info, err := w.cfg.Blob.Head(ctx, job.Key)
 	if errors.Is(err, tally.ErrNotFound) {
@@ -261,6 +270,7 @@ func (w *Worker) run(ctx context.Context, job *ocrjob.Job, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	stats.imageType, stats.receipts, stats.recognitions = a.Result.Classification.ImageType, len(a.Result.Receipts), a.Recognitions
 	if err := ocrjob.SetStage(ctx, w.cfg.Items, job.ImageID, job.JobID, ocrjob.StageUploading, w.cfg.Now()); err != nil {
 		return finishedOr(err)
 	}

@@ -39,7 +39,7 @@ type bundle struct {
 	cfg    ocrstage.Config
 }
 
-func setup(t *testing.T, mod func(*ocrstage.Config)) *bundle {
+func setup(t testing.TB, mod func(*ocrstage.Config)) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -83,7 +83,7 @@ func setup(t *testing.T, mod func(*ocrstage.Config)) *bundle {
 
 // submit stores data as a new image (unless data is nil) and records and
 // queues its job; it returns the job.
-func (b *bundle) submit(t *testing.T, name string, data []byte, mod func(*ocrjob.Job)) ocrjob.Job {
+func (b *bundle) submit(t testing.TB, name string, data []byte, mod func(*ocrjob.Job)) ocrjob.Job {
 	t.Helper()
 	ctx := context.Background()
 	img := ocrjob.NewID()
@@ -137,7 +137,7 @@ func (b *bundle) job(t *testing.T, j ocrjob.Job) ocrjob.Job {
 	return got
 }
 
-func readFixture(t *testing.T, parts ...string) []byte {
+func readFixture(t testing.TB, parts ...string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(fixtures.Path(t, parts...))
 	if err != nil {

@@ -2,8 +2,6 @@ package tesseract
 
 import (
 	"context"
-	"encoding/csv"
-	"fmt"
 	"image"
 	"os"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	xdraw "golang.org/x/image/draw"
 
 	"github.com/tallyhq/tally/internal/fixtures"
+	"github.com/tallyhq/tally/internal/sroie"
 )
 
 // evalEnv switches on TestEvalSROIE, which measured the defaults. It runs
@@ -100,7 +99,7 @@ func evaluate(t *testing.T, c evalConfig, receipts []evalReceipt) evalScore {
 				// SROIE transcribes everything in capitals.
 				got := strings.ToUpper(strings.Join(texts, " "))
 				mu.Lock()
-				score.errChars += editDistance([]rune(got), []rune(r.truth))
+				score.errChars += sroie.EditDistance([]rune(got), []rune(r.truth))
 				score.truthChars += len([]rune(r.truth))
 				score.f1Sum += bagF1(strings.Fields(got), strings.Fields(r.truth))
 				if strings.Contains(got, r.total) {
@@ -118,50 +117,21 @@ func evaluate(t *testing.T, c evalConfig, receipts []evalReceipt) evalScore {
 	return score
 }
 
-// sroieTruth joins a receipt's transcript segments in file order with
-// spaces, whitespace collapsed.
+// sroieTruth joins a receipt's transcript lines in file order, in
+// capitals with single spaces.
 func sroieTruth(t *testing.T, dir, n string) string {
-	f, err := os.Open(filepath.Join(dir, "sroie", "box", n+".csv"))
+	t.Helper()
+	rs, err := sroie.Load(filepath.Join(dir, "sroie"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	r.LazyQuotes = true
-	rows, err := r.ReadAll()
-	if err != nil {
-		t.Fatalf("box %s: %v", n, err)
-	}
-	var parts []string
-	for _, row := range rows {
-		if len(row) < 9 {
-			continue
+	for _, r := range rs {
+		if r.Name == n {
+			return strings.Join(r.Lines, " ")
 		}
-		parts = append(parts, strings.Join(row[8:], ","))
 	}
-	return strings.ToUpper(strings.Join(strings.Fields(strings.Join(parts, " ")), " "))
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b []rune) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	t.Fatalf("no SROIE receipt %s", n)
+	return ""
 }
 
 // bagF1 is the F1 of the multiset of words got against want.
@@ -184,20 +154,6 @@ func bagF1(got, want []string) float64 {
 	return 2 * p * r / (p + r)
 }
 
-func TestEditDistance(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		a, b string
-		want int
-	}{{"", "", 0}, {"abc", "", 3}, {"kitten", "sitting", 3}, {"9.00", "9,00", 1}} {
-		if got := editDistance([]rune(tt.a), []rune(tt.b)); got != tt.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
-		}
-	}
-	if got := fmt.Sprintf("%.2f", bagF1([]string{"a", "b", "x"}, []string{"a", "b", "c", "d"})); got != "0.57" {
-		t.Errorf("bagF1 = %s, want 0.57", got)
-	}
-}
 
 // upscale enlarges img by factor with Catmull-Rom, to see whether small
 // scans read better bigger.

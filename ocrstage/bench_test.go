@@ -148,4 +148,3 @@ func (b *bundle) resultText(tb testing.TB, j ocrjob.Job) []string {
 	}
 	return lines
 }
-

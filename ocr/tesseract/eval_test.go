@@ -154,7 +154,6 @@ func bagF1(got, want []string) float64 {
 	return 2 * p * r / (p + r)
 }
 
-
 // upscale enlarges img by factor with Catmull-Rom, to see whether small
 // scans read better bigger.
 func upscale(img image.Image, factor int) image.Image {

@@ -226,36 +226,42 @@ func (s *Service) check(filename string, data []byte) (checked, error) {
 	return checked{data: data, info: info, name: SanitizeFilename(filename, info.Format.Ext()), sha256: hex.EncodeToString(sum[:])}, nil
 }
 
-// duplicateOf returns the image already holding these bytes, claiming them
-// for imageID when none does ("" then).
-func (s *Service) duplicateOf(ctx context.Context, sum, imageID string) (string, error) {
-	owner, err := ocrjob.ClaimSHA256(ctx, s.cfg.Items, sum, imageID, time.Now())
+// admit checks an image and, unless force, claims its bytes for a new
+// image id. When the same bytes already belong to an image, dup answers
+// with it instead and nothing is claimed.
+func (s *Service) admit(ctx context.Context, filename string, data []byte, force bool) (c checked, imageID string, dup *Accepted, err error) {
+	if c, err = s.check(filename, data); err != nil {
+		return c, "", nil, err
+	}
+	imageID = ocrjob.NewID()
+	if force {
+		return c, imageID, nil, nil
+	}
+	owner, err := ocrjob.ClaimSHA256(ctx, s.cfg.Items, c.sha256, imageID, time.Now())
 	if err != nil {
-		return "", err
+		return c, "", nil, err
 	}
-	if owner == imageID {
-		return "", nil
+	if owner != imageID {
+		return c, "", &Accepted{Filename: filename, ImageID: owner, SHA256: c.sha256, Duplicate: true}, nil
 	}
-	return owner, nil
+	return c, imageID, nil, nil
+}
+
+// or is a, or an Accepted naming only the file when a is nil.
+func (a *Accepted) or(filename string) Accepted {
+	if a == nil {
+		return Accepted{Filename: filename}
+	}
+	return *a
 }
 
 // Ingest takes one directly uploaded image: checks it, answers a duplicate
 // with the earlier image (unless force), stores the bytes, and queues the
 // OCR job.
 func (s *Service) Ingest(ctx context.Context, filename string, data []byte, force bool) (Accepted, error) {
-	c, err := s.check(filename, data)
-	if err != nil {
-		return Accepted{Filename: filename}, err
-	}
-	imageID := ocrjob.NewID()
-	if !force {
-		dup, err := s.duplicateOf(ctx, c.sha256, imageID)
-		if err != nil {
-			return Accepted{Filename: filename}, err
-		}
-		if dup != "" {
-			return Accepted{Filename: filename, ImageID: dup, SHA256: c.sha256, Duplicate: true}, nil
-		}
+	c, imageID, dup, err := s.admit(ctx, filename, data, force)
+	if err != nil || dup != nil {
+		return dup.or(filename), err
 	}
 	job := ocrjob.Job{ImageID: imageID, JobID: ocrjob.NewID(), Bucket: s.cfg.Bucket, Key: RawKey(imageID, c.name),
 		Filename: c.name, ContentType: c.info.Format.ContentType(), SHA256: c.sha256, Force: force}
@@ -285,19 +291,9 @@ func (s *Service) SubmitOCR(ctx context.Context, filename string, data, resultJS
 	if err != nil {
 		return Accepted{Filename: filename}, fmt.Errorf("OCR result: %w", err)
 	}
-	c, err := s.check(filename, data)
-	if err != nil {
-		return Accepted{Filename: filename}, err
-	}
-	imageID := ocrjob.NewID()
-	if !force {
-		dup, err := s.duplicateOf(ctx, c.sha256, imageID)
-		if err != nil {
-			return Accepted{Filename: filename}, err
-		}
-		if dup != "" {
-			return Accepted{Filename: filename, ImageID: dup, SHA256: c.sha256, Duplicate: true}, nil
-		}
+	c, imageID, dup, err := s.admit(ctx, filename, data, force)
+	if err != nil || dup != nil {
+		return dup.or(filename), err
 	}
 	img, info, err := imaging.Decode(ctx, data, s.cfg.Limits)
 	if err != nil {

@@ -118,14 +118,8 @@ func portFlags(fs *flag.FlagSet) *config.Config {
 
 // parseFlags parses args, reporting bad flags as usage errors.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stdout)
-			fs.Usage()
-			return err
-		}
-		return fmt.Errorf("%v: %w", err, errUsage)
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)

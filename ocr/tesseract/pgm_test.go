@@ -55,13 +55,3 @@ func TestEncodePGM(t *testing.T) {
 		}
 	}
 }
-
-func TestLuminanceMatchesGrayModel(t *testing.T) {
-	t.Parallel()
-	for _, c := range []color.RGBA{{255, 0, 0, 255}, {0, 255, 0, 255}, {0, 0, 255, 255}, {12, 200, 99, 255}, {255, 255, 255, 255}} {
-		want := color.GrayModel.Convert(c).(color.Gray).Y
-		if got := luminanceOverWhite(c.RGBA()); got != want {
-			t.Errorf("%v: luminance %d, want %d as color.GrayModel", c, got, want)
-		}
-	}
-}

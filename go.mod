@@ -3,7 +3,10 @@ module github.com/tallyhq/tally
 go 1.26.0
 
 require (
+	github.com/aws/aws-lambda-go v1.55.1
+	github.com/gen2brain/avif v0.4.4
 	github.com/gen2brain/heic v0.4.5
+	github.com/gen2brain/webp v0.5.5
 	github.com/philippgille/chromem-go v0.7.0
 	golang.org/x/image v0.48.0
 	modernc.org/sqlite v1.62.0

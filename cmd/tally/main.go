@@ -27,9 +27,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run every stage and the HTTP API on one machine", runServe},
-		{"worker", "run one pipeline worker (-role ocr or compact)", runWorker},
+		{"worker", "run one pipeline worker (-role ocr, process or compact)", runWorker},
 		{"upload", "upload receipt images to a running server (-wait for OCR)", runUpload},
 		{"submit-ocr", "submit an image with an external OCR result JSON", runSubmitOCR},
+		{"export", "print one image's entities as JSON", runExport},
 		{"search", "search receipts' lines or words by text", runSearch},
 		{"version", "print the version", runVersion},
 		{"help", "list the subcommands", nil},
@@ -112,6 +113,7 @@ func portFlags(fs *flag.FlagSet) *config.Config {
 	fs.StringVar(&c.VectorMount, "vector-mount", c.VectorMount, "shared directory for the efs vector modes (env "+config.EnvVectorMount+")")
 	fs.StringVar(&c.Tesseract, "tesseract", c.Tesseract, "tesseract binary for the OCR worker (env "+config.EnvTesseract+", default: on PATH)")
 	fs.IntVar(&c.OCRWorkers, "ocr-workers", c.OCRWorkers, "images the OCR worker analyses at once (env "+config.EnvOCRWorkers+", default one per core)")
+	fs.BoolVar(&c.Renditions, "renditions", c.Renditions, "make JPEG/WebP/AVIF renditions of images and receipts in the process stage (env "+config.EnvRenditions+")")
 	fs.StringVar(&c.LogFormat, "log", c.LogFormat, "log format: text or json (default: text on a terminal, json otherwise)")
 	return &c
 }

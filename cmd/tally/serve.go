@@ -74,6 +74,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	up.Register(mux)
+	mux.Handle("GET /images/{id}", imageHandler(e.ports.Items))
 	if e.ports.BlobHandler != nil {
 		mux.Handle("/blob/", e.ports.BlobHandler)
 	}

@@ -202,6 +202,64 @@ func TestServeUploadOCR(t *testing.T) {
 		t.Errorf("OCR result lacks the total %s", k.Total)
 	}
 
+	// The process stage picks the result up: GET /images/{id} and tally
+	// export return its entities, and search finds its text.
+	var exp struct {
+		Images       []map[string]any `json:"images"`
+		Lines        []map[string]any `json:"lines"`
+		Receipts     []map[string]any `json:"receipts"`
+		ReceiptWords []map[string]any `json:"receipt_words"`
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := http.Get(server + "/images/" + st.ImageID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			if err := json.Unmarshal(body, &exp); err != nil {
+				t.Fatal(err)
+			}
+			if len(exp.Receipts) > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("image %s not processed: %d %s", st.ImageID, resp.StatusCode, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(exp.Images) != 1 || len(exp.Lines) == 0 || len(exp.ReceiptWords) == 0 {
+		t.Errorf("export: %d images, %d lines, %d receipt words", len(exp.Images), len(exp.Lines), len(exp.ReceiptWords))
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), []string{"export", "-data", cfg.DataDir, st.ImageID}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"receipt_letters"`) {
+		t.Errorf("tally export = %d: %s", code, errb.String())
+	}
+	// Search finds the receipt's row holding its total, restricted to it.
+	var sr pipeline.SearchResponse
+	q := url.Values{"q": {"TOTAL " + k.Total}, "collection": {"lines"}, "k": {"3"}, "where": {"image_id=" + st.ImageID}}
+	sresp, err := http.Get(server + "/search?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(sresp.Body).Decode(&sr)
+	sresp.Body.Close()
+	if len(sr.Results) == 0 || !strings.Contains(sr.Results[0].ID, "IMAGE#"+st.ImageID+"#RECEIPT#00001#LINE#") {
+		t.Errorf("search for the total: %+v", sr)
+	}
+	resp, err := http.Get(server + "/images/" + "no-such-image")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("unknown image: %d, want 404", resp.StatusCode)
+	}
+
 	// Not an image: refused with the reason; the server still serves.
 	bad := filepath.Join(t.TempDir(), "notes.txt")
 	os.WriteFile(bad, []byte("just text"), 0o644)
@@ -210,7 +268,7 @@ func TestServeUploadOCR(t *testing.T) {
 	if code := run(context.Background(), []string{"upload", "-server", server, bad}, &out, &errb); code == 0 || !strings.Contains(out.String(), "refused") {
 		t.Errorf("uploading text = %d: %s %s", code, out.String(), errb.String())
 	}
-	resp, err := http.Get(server + "/healthz")
+	resp, err = http.Get(server + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,11 +18,13 @@ import (
 	"github.com/tallyhq/tally/ocr/tesseract"
 	"github.com/tallyhq/tally/ocrstage"
 	"github.com/tallyhq/tally/pipeline"
+	"github.com/tallyhq/tally/process"
+	"github.com/tallyhq/tally/renditions"
 	"github.com/tallyhq/tally/vector"
 )
 
 // roles are the workers this build can run; `tally serve` runs all of them.
-var roles = []string{"ocr", "compact"}
+var roles = []string{"ocr", "process", "compact"}
 
 func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
@@ -147,6 +149,24 @@ func (e *env) worker(name string) (func(context.Context) error, error) {
 			MaxImageBytes:   e.cfg.MaxUploadBytes,
 			MaxReceiveCount: pipeline.MaxReceiveCount,
 			Log:             e.log.With("role", "ocr"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return w.Run, nil
+	case "process":
+		dlq, err := e.ports.Queue.OpenQueue(context.Background(), pipeline.QueueOCRResults+pipeline.DeadLetterSuffix)
+		if err != nil {
+			return nil, err
+		}
+		var rend *renditions.Options
+		if e.cfg.Renditions {
+			rend = &renditions.Options{}
+		}
+		w, err := process.New(process.Config{
+			Items: e.ports.Items, Blob: e.ports.Blob, Embedder: e.ports.Embedder, Vectors: e.store,
+			Results: e.queues.OCRResults, DeadLetter: dlq, Compaction: e.queues.Compaction,
+			Renditions: rend, MaxReceiveCount: pipeline.MaxReceiveCount, Log: e.log.With("role", "process"),
 		})
 		if err != nil {
 			return nil, err

@@ -34,6 +34,7 @@ const (
 	EnvOCRWorkers = "TALLY_OCR_WORKERS"
 	EnvMaxUpload  = "TALLY_MAX_UPLOAD_BYTES"
 	EnvMaxPixels  = "TALLY_MAX_PIXELS"
+	EnvRenditions = "TALLY_RENDITIONS"
 )
 
 // Defaults for a single machine.
@@ -73,6 +74,9 @@ type Config struct {
 	// MaxPixels bounds an image's pixel count, checked from its header
 	// before decoding (default 64 million).
 	MaxPixels int64
+	// Renditions turns on JPEG/WebP/AVIF renditions in the process stage
+	// (on by default from FromEnv; TALLY_RENDITIONS=false turns them off).
+	Renditions bool
 	// Bad holds environment values that did not parse; Resolve reports them.
 	Bad []string
 }
@@ -97,6 +101,14 @@ func FromEnv() Config {
 		VectorMount: os.Getenv(EnvVectorMount),
 		CacheDir:    os.Getenv(EnvCacheDir),
 		Tesseract:   os.Getenv(EnvTesseract),
+		Renditions:  true,
+	}
+	if v := os.Getenv(EnvRenditions); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			c.Bad = append(c.Bad, EnvRenditions+"="+v)
+		}
+		c.Renditions = b
 	}
 	for _, n := range []struct {
 		env string
@@ -127,7 +139,7 @@ func FromEnv() Config {
 // URL derived from it is unambiguous.
 func (c Config) Resolve() (Config, error) {
 	if len(c.Bad) > 0 {
-		return c, fmt.Errorf("environment: %s: want positive integers: %w", strings.Join(c.Bad, ", "), tally.ErrInvalidArgument)
+		return c, fmt.Errorf("environment: %s: want positive integers (or a boolean for %s): %w", strings.Join(c.Bad, ", "), EnvRenditions, tally.ErrInvalidArgument)
 	}
 	if c.MaxUploadBytes < 0 || c.MaxPixels < 0 || c.OCRWorkers < 0 {
 		return c, fmt.Errorf("max upload bytes %d, max pixels %d, OCR workers %d: none may be negative: %w", c.MaxUploadBytes, c.MaxPixels, c.OCRWorkers, tally.ErrInvalidArgument)

@@ -196,12 +196,8 @@ func boxAttr(b ocr.BoundingBox) map[string]any {
 // duplicates one. It does not delete items a previous, different set of
 // the same image had and this one lacks.
 func Write(ctx context.Context, t items.Table, s Set) error {
-	all := s.Items()
-	for start := 0; start < len(all); start += items.MaxBatchWrite {
-		end := min(start+items.MaxBatchWrite, len(all))
-		if err := t.BatchWrite(ctx, all[start:end], nil); err != nil {
-			return fmt.Errorf("write entities (items %d–%d of %d): %w", start+1, end, len(all), err)
-		}
+	if err := items.PutAll(ctx, t, s.Items()); err != nil {
+		return fmt.Errorf("write entities: %w", err)
 	}
 	return nil
 }

@@ -241,5 +241,28 @@ func QueryAll(ctx context.Context, t Table, q Query) ([]Item, error) {
 	}
 }
 
+// BulkWriter is an optional Table method for backends where many puts in
+// one request are cheaper than batches of MaxBatchWrite (one SQLite
+// transaction instead of one per 25 items). Its puts are unconditional, as
+// BatchWrite's are.
+type BulkWriter interface {
+	PutAll(ctx context.Context, puts []Item) error
+}
+
+// PutAll writes many items unconditionally: in one request when the table
+// is a BulkWriter, else in BatchWrite chunks of MaxBatchWrite.
+func PutAll(ctx context.Context, t Table, puts []Item) error {
+	if bw, ok := t.(BulkWriter); ok {
+		return bw.PutAll(ctx, puts)
+	}
+	for start := 0; start < len(puts); start += MaxBatchWrite {
+		end := min(start+MaxBatchWrite, len(puts))
+		if err := t.BatchWrite(ctx, puts[start:end], nil); err != nil {
+			return fmt.Errorf("items %d–%d of %d: %w", start+1, end, len(puts), err)
+		}
+	}
+	return nil
+}
+
 // IsConditionFailed reports whether err means a condition did not hold.
 func IsConditionFailed(err error) bool { return errors.Is(err, tally.ErrConditionFailed) }

@@ -322,3 +322,32 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestPutAll writes more than a BatchWrite's worth in one call, and again
+// (idempotent).
+func TestPutAll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tbl, err := Open(ctx, filepath.Join(t.TempDir(), "items.db"), items.DefaultIndexes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Close()
+	var puts []items.Item
+	for i := range 3*items.MaxBatchWrite + 7 {
+		puts = append(puts, items.Item{items.AttrPK: "P", items.AttrSK: fmt.Sprintf("S%04d", i), items.AttrType: "T", "n": i})
+	}
+	for range 2 {
+		if err := items.PutAll(ctx, tbl, puts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := items.QueryAll(ctx, tbl, items.Query{PK: "P"})
+	if err != nil || len(all) != len(puts) {
+		t.Fatalf("query = %d items, %v; want %d", len(all), err, len(puts))
+	}
+	bad := append(puts[:1:1], items.Item{items.AttrPK: "", items.AttrSK: "x"})
+	if err := items.PutAll(ctx, tbl, bad); err == nil {
+		t.Error("PutAll with an item without PK succeeded")
+	}
+}

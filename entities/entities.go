@@ -192,6 +192,9 @@ type Set struct {
 	ReceiptWords   []ReceiptWord
 	ReceiptLetters []ReceiptLetter
 	ReceiptRows    []ReceiptRow
+	// ReceiptPlaces are written by the merchant resolver (one per receipt);
+	// Items leaves them out, Load reads them.
+	ReceiptPlaces []ReceiptPlace
 }
 
 // Len counts the entities (one item each).

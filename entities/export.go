@@ -15,6 +15,7 @@ type Export struct {
 	ReceiptWords   []ReceiptWord   `json:"receipt_words"`
 	ReceiptLetters []ReceiptLetter `json:"receipt_letters"`
 	ReceiptRows    []ReceiptRow    `json:"receipt_rows"`
+	ReceiptPlaces  []ReceiptPlace  `json:"receipt_places"`
 }
 
 // Export returns s as the export object: copies of its slices, each
@@ -30,6 +31,7 @@ func (s Set) Export() Export {
 		ReceiptWords:   orEmpty(s.ReceiptWords),
 		ReceiptLetters: orEmpty(s.ReceiptLetters),
 		ReceiptRows:    orEmpty(s.ReceiptRows),
+		ReceiptPlaces:  orEmpty(s.ReceiptPlaces),
 	}
 	for i := range e.Words {
 		e.Words[i].Tags = orEmpty(e.Words[i].Tags)

@@ -304,6 +304,12 @@ func (s *Set) add(imageID string, it items.Item) error {
 		s.ReceiptRows = append(s.ReceiptRows, ReceiptRow{ImageID: imageID, ReceiptID: ids[0], RowID: ids[1],
 			LineIDs: r.ints("line_ids"), Text: r.str("text"), BoundingBox: r.box("bounding_box"),
 			GroupingVersion: r.str("grouping_version")})
+	case TypeReceiptPlace:
+		p, err := PlaceFromItem(it)
+		if err != nil {
+			return err
+		}
+		s.ReceiptPlaces = append(s.ReceiptPlaces, p)
 	default:
 		return nil // another stage's item
 	}

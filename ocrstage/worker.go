@@ -151,23 +151,7 @@ func (w *Worker) rescueLoop(ctx context.Context) {
 // duplicate, or was re-queued to wait for its image), else why it must be
 // retried.
 func (w *Worker) HandleBatch(ctx context.Context, msgs []queue.Message) []error {
-	errs := make([]error, len(msgs))
-	sem := make(chan struct{}, w.cfg.Parallel)
-	var wg sync.WaitGroup
-	for i, m := range msgs {
-		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			errs[i] = w.handle(ctx, m)
-		})
-	}
-	wg.Wait()
-	return errs
+	return consumer.Each(ctx, msgs, w.cfg.Parallel, 0, w.handle)
 }
 
 // permanent wraps the reason a job cannot succeed.

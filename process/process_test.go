@@ -22,14 +22,21 @@ import (
 	"github.com/tallyhq/tally/blob"
 	blobfile "github.com/tallyhq/tally/blob/file"
 	"github.com/tallyhq/tally/compaction"
+	embedcache "github.com/tallyhq/tally/embed/cache"
+	"github.com/tallyhq/tally/embed/coalesce"
 	"github.com/tallyhq/tally/embed/hashed"
+	"github.com/tallyhq/tally/embed/openai"
 	"github.com/tallyhq/tally/entities"
+	"github.com/tallyhq/tally/internal/fakes"
 	"github.com/tallyhq/tally/internal/fixtures"
 	"github.com/tallyhq/tally/items"
 	itemssqlite "github.com/tallyhq/tally/items/sqlite"
+	"github.com/tallyhq/tally/merchant"
 	"github.com/tallyhq/tally/ocrjob"
 	"github.com/tallyhq/tally/ocrstage"
 	"github.com/tallyhq/tally/pipeline"
+	"github.com/tallyhq/tally/places"
+	"github.com/tallyhq/tally/places/google"
 	"github.com/tallyhq/tally/process"
 	"github.com/tallyhq/tally/queue"
 	queuesqlite "github.com/tallyhq/tally/queue/sqlite"
@@ -364,5 +371,103 @@ func TestRenditions(t *testing.T) {
 	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
 	if err != nil || max(cfg.Width, cfg.Height) != 300 {
 		t.Errorf("300 rendition = %+v, %v", cfg, err)
+	}
+}
+
+// TestMerchantAndEmbeddingRequests runs ten receipts as one batch with the
+// OpenAI adapter (against a local server speaking its format, behind the
+// item-store cache and the coalescer, as serve wires it) and Google Places
+// (local server): every receipt gets its ReceiptPlace by phone, the
+// merchant name reaches the vectors' metadata, the ten receipts cost one
+// embedding request, and a redelivered batch costs none, nor any Places
+// request.
+func TestMerchantAndEmbeddingRequests(t *testing.T) {
+	t.Parallel()
+	ai := fakes.NewOpenAI(t)
+	pl := fakes.NewPlaces(t, []fakes.Place{{ID: "ChIJ-vons-westlake", Name: "Vons", Address: "2725 Agoura Rd, Westlake Village, CA 91361, USA",
+		Phone: "+18054971921", Types: []string{"supermarket"}}})
+	var oa *openai.Embedder
+	b := setup(t, t.TempDir(), func(c *process.Config) {
+		var err error
+		if oa, err = openai.New(openai.Options{BaseURL: ai.URL, APIKey: "test", Dims: 64}); err != nil {
+			t.Fatal(err)
+		}
+		cached, err := embedcache.New(oa, c.Items, embedcache.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A long window keeps the assertion below independent of machine
+		// load; BenchmarkAPIRequests measures serve's window.
+		c.Embedder = coalesce.New(cached, coalesce.Options{Window: 500 * time.Millisecond})
+		gc, err := google.New(google.Options{APIKey: "test", BaseURL: pl.URL, LegacyBaseURL: pl.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Merchant = &merchant.Resolver{Places: places.NewCache(gc, c.Items, places.CacheOptions{}), Items: c.Items}
+		c.Parallel = 10
+	})
+	ctx := context.Background()
+	var accs []upload.Accepted
+	for i := range 10 {
+		accs = append(accs, b.submitScan(t, i))
+	}
+	var msgs []queue.Message
+	for len(msgs) < 10 {
+		got := b.receive(t)
+		if len(got) == 0 {
+			t.Fatalf("received %d of 10", len(msgs))
+		}
+		msgs = append(msgs, got...)
+	}
+	for i, err := range b.worker.HandleBatch(ctx, msgs) {
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	if n := ai.Requests(); n > 2 {
+		t.Errorf("10 receipts cost %d embedding requests, want at most 2", n)
+	}
+	placesFirst := pl.Requests()
+	for _, a := range accs {
+		set, err := entities.Load(ctx, b.items, a.ImageID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(set.ReceiptPlaces) != 1 || set.ReceiptPlaces[0].PlaceID != "ChIJ-vons-westlake" || set.ReceiptPlaces[0].ValidationStatus != entities.PlaceMatched {
+			t.Fatalf("receipt places of %s = %+v", a.ImageID, set.ReceiptPlaces)
+		}
+	}
+	// The vectors carry the merchant name.
+	ds, err := b.vectors.Deltas(ctx, vector.CollectionLines, false, 0)
+	if err != nil || len(ds) != 10 {
+		t.Fatalf("deltas = %d, %v", len(ds), err)
+	}
+	vc, err := vector.OpenCache(ctx, b.blob, vector.CacheOptions{Dir: filepath.Join(b.dir, "vcache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	rd, err := b.vectors.OpenReader(ctx, vector.CollectionLines, vc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen, named := 0, 0
+	rd.Scan(ctx, func(r vector.Record) bool {
+		seen++
+		if r.Meta["merchant_name"] == "Vons" {
+			named++
+		}
+		return true
+	})
+	if seen == 0 || named != seen {
+		t.Errorf("%d of %d row vectors carry merchant_name", named, seen)
+	}
+	// Redelivery: no embedding request (cache), no Places request (cache).
+	aiFirst := ai.Requests()
+	if errs := b.worker.HandleBatch(ctx, msgs); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if ai.Requests() != aiFirst || pl.Requests() != placesFirst {
+		t.Errorf("redelivery cost %d embedding and %d Places requests", ai.Requests()-aiFirst, pl.Requests()-placesFirst)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tallyhq/tally/ocr"
 	"github.com/tallyhq/tally/ocrjob"
 	"github.com/tallyhq/tally/ocrstage"
+	"github.com/tallyhq/tally/pipeline"
 	"github.com/tallyhq/tally/renditions"
 	"github.com/tallyhq/tally/vector"
 )
@@ -122,6 +123,10 @@ func (w *Worker) Process(ctx context.Context, rm ocrjob.ResultMessage) error {
 	if err != nil {
 		return permanent("build entities: %v", err)
 	}
+	ix, err := w.embed(ctx, rm, set)
+	if err != nil {
+		return err
+	}
 	if w.cfg.Renditions != nil {
 		if err := w.render(ctx, &set, res, decodeRaw); err != nil {
 			return err
@@ -131,7 +136,22 @@ func (w *Worker) Process(ctx context.Context, rm ocrjob.ResultMessage) error {
 		return fmt.Errorf("write entities: %w", err)
 	}
 	w.checkpoint("entities")
-	if err := w.index(ctx, rm, set); err != nil {
+	merchants := map[int]string{}
+	if w.cfg.Merchant != nil {
+		for _, rc := range set.Receipts {
+			p, err := w.cfg.Merchant.Resolve(ctx, set, rc.ReceiptID)
+			if err != nil {
+				return fmt.Errorf("resolve merchant of receipt %d: %w", rc.ReceiptID, err)
+			}
+			if err := w.cfg.Items.Put(ctx, p.Item(), items.Cond{}); err != nil {
+				return fmt.Errorf("write receipt %d place: %w", rc.ReceiptID, err)
+			}
+			if p.MerchantName != "" {
+				merchants[rc.ReceiptID] = p.MerchantName
+			}
+		}
+	}
+	if err := w.index(ctx, rm, ix, merchants); err != nil {
 		return err
 	}
 	_, err = w.cfg.Items.Update(ctx, ocrjob.RoutingKey(rm.ImageID, rm.JobID), items.Update{
@@ -240,12 +260,23 @@ func (w *Worker) logSkipped(skipped []renditions.Skip) {
 // index embeds each receipt's rows and words, writes them as vector deltas
 // (one run per receipt, both collections), then creates the compaction run
 // — only once both deltas exist — and sends its message.
-func (w *Worker) index(ctx context.Context, rm ocrjob.ResultMessage, set entities.Set) error {
-	type doc struct {
-		coll string
-		rec  vector.Record
-		text string
-	}
+// doc is one text to embed and the vector record it becomes.
+type doc struct {
+	coll string
+	rec  vector.Record
+	text string
+}
+
+// embedded is a record's documents by receipt, with their vectors.
+type embedded struct {
+	rids      []int
+	byReceipt map[int][]doc
+}
+
+// embed builds the row and word documents of every receipt and embeds them
+// in one call — before anything is written, so that the records of a batch
+// reach the (coalescing) embedder together and share requests.
+func (w *Worker) embed(ctx context.Context, rm ocrjob.ResultMessage, set entities.Set) (*embedded, error) {
 	byReceipt := map[int][]doc{}
 	for _, rc := range set.Receipts {
 		byReceipt[rc.ReceiptID] = nil
@@ -265,7 +296,7 @@ func (w *Worker) index(ctx context.Context, rm ocrjob.ResultMessage, set entitie
 		for i, r := range rs {
 			texts[i] = r.Text
 		}
-		for i, t := range RowTexts(texts) {
+		for i, t := range pipeline.RowTexts(texts) {
 			r := rs[i]
 			byReceipt[rid] = append(byReceipt[rid], doc{coll: vector.CollectionLines, text: t, rec: vector.Record{
 				ID:   fmt.Sprintf("IMAGE#%s#RECEIPT#%05d#LINE#%05d", rm.ImageID, rid, r.LineIDs[0]),
@@ -281,7 +312,7 @@ func (w *Worker) index(ctx context.Context, rm ocrjob.ResultMessage, set entitie
 			for i, wd := range ws {
 				wt[i] = wd.Text
 			}
-			for i, t := range WordTexts(wt) {
+			for i, t := range pipeline.WordTexts(wt) {
 				wd := ws[i]
 				byReceipt[rid] = append(byReceipt[rid], doc{coll: vector.CollectionWords, text: t, rec: vector.Record{
 					ID:   fmt.Sprintf("IMAGE#%s#RECEIPT#%05d#LINE#%05d#WORD#%05d", rm.ImageID, rid, wd.LineID, wd.WordID),
@@ -308,18 +339,36 @@ func (w *Worker) index(ctx context.Context, rm ocrjob.ResultMessage, set entitie
 	if len(texts) > 0 {
 		var err error
 		if vecs, err = w.cfg.Embedder.Embed(ctx, texts); err != nil {
-			return fmt.Errorf("embed %d texts: %w", len(texts), err)
+			return nil, fmt.Errorf("embed %d texts: %w", len(texts), err)
 		}
 		if len(vecs) != len(texts) {
-			return fmt.Errorf("embedder returned %d vectors for %d texts", len(vecs), len(texts))
+			return nil, fmt.Errorf("embedder returned %d vectors for %d texts", len(vecs), len(texts))
 		}
 	}
 	k := 0
 	for _, rid := range rids {
+		for i := range byReceipt[rid] {
+			byReceipt[rid][i].rec.Vector = vecs[k]
+			k++
+		}
+	}
+	return &embedded{rids: rids, byReceipt: byReceipt}, nil
+}
+
+// index writes each receipt's vector deltas (lines and words, one run),
+// then — only once both exist — creates the compaction run and sends its
+// message. The merchant's name, when known, goes into every record's
+// metadata.
+func (w *Worker) index(ctx context.Context, rm ocrjob.ResultMessage, ix *embedded, merchants map[int]string) error {
+	rids, byReceipt := ix.rids, ix.byReceipt
+	for _, rid := range rids {
+		if name := merchants[rid]; name != "" {
+			for _, d := range byReceipt[rid] {
+				d.rec.Meta["merchant_name"] = name
+			}
+		}
 		var lines, wordsRecs []vector.Record
 		for _, d := range byReceipt[rid] {
-			d.rec.Vector = vecs[k]
-			k++
 			if d.coll == vector.CollectionLines {
 				lines = append(lines, d.rec)
 			} else {

@@ -14,10 +14,16 @@ import (
 	"github.com/tallyhq/tally/blob"
 	blobfile "github.com/tallyhq/tally/blob/file"
 	"github.com/tallyhq/tally/embed"
+	embedcache "github.com/tallyhq/tally/embed/cache"
+	"github.com/tallyhq/tally/embed/coalesce"
 	"github.com/tallyhq/tally/embed/hashed"
+	"github.com/tallyhq/tally/embed/openai"
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/items"
 	itemssqlite "github.com/tallyhq/tally/items/sqlite"
+	"github.com/tallyhq/tally/places"
+	"github.com/tallyhq/tally/places/google"
+	"github.com/tallyhq/tally/process"
 	"github.com/tallyhq/tally/queue"
 	queuesqlite "github.com/tallyhq/tally/queue/sqlite"
 	"github.com/tallyhq/tally/vector"
@@ -84,10 +90,6 @@ func openPorts(ctx context.Context, cfg config.Config) (*ports, error) {
 		return nil, unknownScheme("blob", cfg.BlobURL)
 	}
 
-	if p.Embedder, err = openEmbedder(cfg.EmbedderURL); err != nil {
-		return nil, err
-	}
-
 	if u, err = config.ParseURL(cfg.ItemsURL); err != nil {
 		return nil, err
 	}
@@ -99,13 +101,19 @@ func openPorts(ctx context.Context, cfg config.Config) (*ports, error) {
 	default:
 		return nil, unknownScheme("items", cfg.ItemsURL)
 	}
+	if p.Embedder, err = openEmbedder(cfg.EmbedderURL, p.Items); err != nil {
+		return nil, err
+	}
 	ok = true
 	return p, nil
 }
 
 // openEmbedder turns an embedder URL into an embedder: hashed://DIMS is the
-// offline default.
-func openEmbedder(raw string) (embed.Embedder, error) {
+// offline default; openai://MODEL?dims=N[&base=URL] speaks /v1/embeddings
+// (OpenAI or a compatible server), behind a cache in the item store (a
+// repeated text costs no request) and a coalescer (the records of one batch
+// share requests).
+func openEmbedder(raw string, t items.Table) (embed.Embedder, error) {
 	u, err := config.ParseURL(raw)
 	if err != nil {
 		return nil, fmt.Errorf("embedder: %w", err)
@@ -117,9 +125,35 @@ func openEmbedder(raw string) (embed.Embedder, error) {
 			return nil, fmt.Errorf("embedder %q: dimensions %q are not a number: %w", raw, u.Path, tally.ErrInvalidArgument)
 		}
 		return hashed.New(dims)
+	case "openai":
+		inner, err := openai.FromURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("embedder %q: %w", raw, err)
+		}
+		cached, err := embedcache.New(inner, t, embedcache.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return coalesce.New(cached, coalesce.Options{Window: process.EmbedWindow, MaxCallers: queue.MaxBatch}), nil
 	default:
-		return nil, fmt.Errorf("embedder %q: unknown scheme (this build knows hashed://DIMS): %w", raw, tally.ErrInvalidArgument)
+		return nil, fmt.Errorf("embedder %q: unknown scheme (this build knows hashed://DIMS and openai://MODEL?dims=N): %w", raw, tally.ErrInvalidArgument)
 	}
+}
+
+// openPlaces returns the Google Places client behind its item-store cache,
+// or nil when no key is configured (merchant resolution then uses similar
+// receipts only).
+func openPlaces(t items.Table, log *slog.Logger) *places.Cache {
+	c, err := google.New(google.Options{})
+	if errors.Is(err, google.ErrNoKey) {
+		log.Info("no Google Places key: merchants are resolved from similar receipts only")
+		return nil
+	}
+	if err != nil {
+		log.Warn("Google Places unavailable; merchants are resolved from similar receipts only", "err", err)
+		return nil
+	}
+	return places.NewCache(c, t, places.CacheOptions{Log: log})
 }
 
 // openVectors opens the vector store on the ports and the segment cache in

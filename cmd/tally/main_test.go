@@ -50,6 +50,8 @@ func TestBadInvocations(t *testing.T) {
 		{args: []string{"serve", "-data", "DATA", "-queue", "kafka://x", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "unknown scheme"},
 		{args: []string{"serve", "-data", "DATA", "-embedder", "hashed://abc", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "dimensions"},
 		{args: []string{"serve", "-data", "DATA", "-embedder", "hashed://3", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "dimensions"},
+		{args: []string{"serve", "-data", "DATA", "-embedder", "openai://text-embedding-3-small?bogus=1", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "bogus"},
+		{args: []string{"serve", "-data", "DATA", "-embedder", "openai://some-local-model?base=http%3A%2F%2F127.0.0.1%3A1%2Fv1", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "no known vector length"},
 		{args: []string{"search", "-data", "DATA"}, wantCode: 2, wantErr: "no query text"},
 		{args: []string{"search", "-data", "DATA", "-where", "novalue", "total"}, wantCode: 2, wantErr: "field=value"},
 		{args: []string{"search", "-data", "DATA", "-k", "0", "total"}, wantCode: 2, wantErr: "k = 0"},

@@ -10,10 +10,12 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tallyhq/tally/compaction"
 	"github.com/tallyhq/tally/imaging"
 	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/merchant"
 	"github.com/tallyhq/tally/ocr"
 	"github.com/tallyhq/tally/ocr/tesseract"
 	"github.com/tallyhq/tally/ocrstage"
@@ -163,8 +165,17 @@ func (e *env) worker(name string) (func(context.Context) error, error) {
 		if e.cfg.Renditions {
 			rend = &renditions.Options{}
 		}
+		searcher, err := pipeline.NewSearcher(e.store, e.cache, e.ports.Embedder, time.Second)
+		if err != nil {
+			return nil, err
+		}
+		resolver := &merchant.Resolver{Similar: searcher, Items: e.ports.Items, Log: e.log.With("role", "process")}
+		if pl := openPlaces(e.ports.Items, e.log); pl != nil {
+			resolver.Places = pl
+		}
 		w, err := process.New(process.Config{
-			Items: e.ports.Items, Blob: e.ports.Blob, Embedder: e.ports.Embedder, Vectors: e.store,
+			Merchant: resolver,
+			Items:    e.ports.Items, Blob: e.ports.Blob, Embedder: e.ports.Embedder, Vectors: e.store,
 			Results: e.queues.OCRResults, DeadLetter: dlq, Compaction: e.queues.Compaction,
 			Renditions: rend, MaxReceiveCount: pipeline.MaxReceiveCount, Log: e.log.With("role", "process"),
 		})

@@ -52,19 +52,42 @@ deps-test: deps deps-ocr ## install what the tests need (moto_server for the AWS
 build: deps ## build bin/tally
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tally
 
+LAMBDA_ROLES := process compact ocr upload
+
+.PHONY: lambda
+lambda: deps ## build dist/<role>.zip (bootstrap for provided.al2023, linux/arm64) for each Lambda role
+	@mkdir -p dist bin/lambda
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags lambda.norpc -ldflags '$(LDFLAGS)' -o bin/lambda/bootstrap ./cmd/tally
+	@for r in $(LAMBDA_ROLES); do $(GO) run ./scripts/lambdazip -o dist/$$r.zip bin/lambda/bootstrap; done
+	@ls -l dist/*.zip
+
 .PHONY: run
 run: build deps-ocr ## install, build, and run `tally serve` on embedded defaults (127.0.0.1:8080, ./tally-data)
 	./$(BIN) serve -addr $(ADDR) -data $(DATA_DIR)
 
 .PHONY: lint
-lint: deps ## gofmt, go vet and staticcheck
-	@out=$$(gofmt -l . | grep -v '^infra/' || true); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+lint: deps ## gofmt, go vet and staticcheck (the main module and infra/)
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	cd infra && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
+
+.PHONY: infra-test
+infra-test: deps ## test the Pulumi program under mocks (no cloud; the committed graphs must be current)
+	cd infra && $(GO) test ./...
+
+.PHONY: infra-graph
+infra-graph: deps ## regenerate infra/graphs/*.json (every resource, inputs and dependencies, under mocks)
+	cd infra && $(GO) run ./cmd/graph -out graphs
+
+.PHONY: infra-cost
+infra-cost: deps ## print the monthly cost of each network configuration (STACK=dev reads infra/Pulumi.dev.yaml)
+	cd infra && $(GO) run ./cmd/cost $(if $(STACK),-stack $(STACK))
 
 .PHONY: test
-test: deps-test lint ## install what is missing, then lint and run every test (with -race)
+test: deps-test lint ## install what is missing, then lint and run every test (with -race), the infra tests too
 	$(GO) test -race -timeout 20m $(RACE_PKGS)
+	cd infra && $(GO) test -timeout 10m ./...
 	$(GO) test -timeout 5m -run 'Alloc' ./vector/...  # allocation counts are meaningless under -race
 
 .PHONY: bench

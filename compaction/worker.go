@@ -234,7 +234,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("compactor started", "queue", w.cfg.Queue.Name(), "collections", w.cfg.Collections)
 	defer w.log.Info("compactor stopped")
-	return c.Run(ctx, w.handleReceived)
+	return c.Run(ctx, w.HandleMessages)
 }
 
 // rescuer returns the consumer's Idle hook for one Run: it rescues stale
@@ -261,11 +261,12 @@ func (w *Worker) rescuer() func(context.Context) time.Duration {
 	}
 }
 
-// handleReceived is Run's consumer.Handler: it decodes the batch and hands
-// the messages that decode to HandleBatch; the consumer deletes what
-// succeeded, logs why the rest failed and leaves them for a retry and, if
-// they keep failing, the dead-letter queue.
-func (w *Worker) handleReceived(ctx context.Context, raw []queue.Message) []error {
+// HandleMessages is the handler of received compaction messages (Run's
+// consumer.Handler and the Lambda SQS handler's): it decodes the batch and
+// hands the messages that decode to HandleBatch; the caller deletes what
+// succeeded and leaves the rest for a retry and, if they keep failing, the
+// dead-letter queue.
+func (w *Worker) HandleMessages(ctx context.Context, raw []queue.Message) []error {
 	errs := make([]error, len(raw))
 	var good []Message
 	var goodIdx []int

@@ -60,3 +60,26 @@ func EnsureQueues(ctx context.Context, b queue.Broker) (Queues, error) {
 	}
 	return qs, nil
 }
+
+// OpenQueues opens the pipeline's queues without creating or changing them:
+// what a worker does when the queues are deployed by infrastructure, whose
+// visibility timeouts and redrive policies it must not rewrite. A missing
+// queue is tally.ErrNotFound, naming it.
+func OpenQueues(ctx context.Context, b queue.Broker) (Queues, error) {
+	var qs Queues
+	for _, spec := range []struct {
+		name string
+		dst  *queue.Queue
+	}{
+		{QueueOCRJobs, &qs.OCRJobs},
+		{QueueOCRResults, &qs.OCRResults},
+		{QueueCompaction, &qs.Compaction},
+	} {
+		q, err := b.OpenQueue(ctx, spec.name)
+		if err != nil {
+			return qs, fmt.Errorf("open queue %s: %w", spec.name, err)
+		}
+		*spec.dst = q
+	}
+	return qs, nil
+}

@@ -180,7 +180,7 @@ func (w *Worker) render(ctx context.Context, set *entities.Set, res *ocr.Result,
 		return err
 	}
 	if len(set.Images) == 1 {
-		done, skipped, err := renditions.Render(ctx, w.cfg.Blob, img, "assets/"+set.Images[0].ImageID+"/image", *w.cfg.Renditions)
+		done, skipped, err := renditions.Render(ctx, w.cfg.Assets, img, "assets/"+set.Images[0].ImageID+"/image", *w.cfg.Renditions)
 		if err != nil {
 			return fmt.Errorf("image renditions: %w", err)
 		}
@@ -207,7 +207,7 @@ func (w *Worker) render(ctx context.Context, set *entities.Set, res *ocr.Result,
 			w.log.Warn("receipt crop unreadable; no renditions", "key", res.Receipts[i].S3Key, "err", err)
 			continue
 		}
-		done, skipped, err := renditions.Render(ctx, w.cfg.Blob, crop, fmt.Sprintf("assets/%s/%d", rc.ImageID, rc.ReceiptID), *w.cfg.Renditions)
+		done, skipped, err := renditions.Render(ctx, w.cfg.Assets, crop, fmt.Sprintf("assets/%s/%d", rc.ImageID, rc.ReceiptID), *w.cfg.Renditions)
 		if err != nil {
 			return fmt.Errorf("receipt %d renditions: %w", rc.ReceiptID, err)
 		}

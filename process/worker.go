@@ -58,8 +58,10 @@ type Config struct {
 	// Merchant, when not nil, resolves each receipt's merchant (ReceiptPlace)
 	// and its name goes into the receipt's vector metadata.
 	Merchant *merchant.Resolver
-	// Renditions, when not nil, renders the image and each receipt.
+	// Renditions, when not nil, renders the image and each receipt into
+	// Assets (default Blob; a bucket of its own on AWS).
 	Renditions *renditions.Options
+	Assets     blob.Store
 	// Parallel bounds records processed at once; default 10, a whole SQS
 	// batch, so a batch's embeddings share requests (the work is mostly
 	// waiting on the stores and the embedder, not CPU).
@@ -92,6 +94,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = queue.MaxBatch
+	}
+	if cfg.Assets == nil {
+		cfg.Assets = cfg.Blob
 	}
 	if cfg.DeadlineReserve <= 0 {
 		cfg.DeadlineReserve = DefaultDeadlineReserve

@@ -10,35 +10,52 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/tallyhq/tally"
+
 	"github.com/tallyhq/tally/blob"
 	blobfile "github.com/tallyhq/tally/blob/file"
+	blobs3 "github.com/tallyhq/tally/blob/s3"
 	"github.com/tallyhq/tally/embed"
 	embedcache "github.com/tallyhq/tally/embed/cache"
 	"github.com/tallyhq/tally/embed/coalesce"
 	"github.com/tallyhq/tally/embed/hashed"
 	"github.com/tallyhq/tally/embed/openai"
+	"github.com/tallyhq/tally/internal/awsenv"
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/items"
+	itemsdynamodb "github.com/tallyhq/tally/items/dynamodb"
 	itemssqlite "github.com/tallyhq/tally/items/sqlite"
 	"github.com/tallyhq/tally/places"
 	"github.com/tallyhq/tally/places/google"
 	"github.com/tallyhq/tally/process"
 	"github.com/tallyhq/tally/queue"
 	queuesqlite "github.com/tallyhq/tally/queue/sqlite"
+	queuesqs "github.com/tallyhq/tally/queue/sqs"
 	"github.com/tallyhq/tally/vector"
 )
 
 // ports are the opened backends of one process. This file is the one place
 // that knows every backend: it turns port URLs into adapters.
 type ports struct {
-	Queue    queue.Broker
-	Blob     blob.Store
-	Items    items.Table
-	Embedder embed.Embedder
+	Queue queue.Broker
+	// CreateQueues is true when the pipeline's queues may be created (and
+	// their settings converged) by this process: the embedded queue, or
+	// sqs://…?create=true. Queues deployed by infrastructure are only
+	// opened, so a worker never rewrites their settings.
+	CreateQueues bool
+	Blob         blob.Store
+	// VectorBlob holds vector segments; AssetsBlob holds renditions. Both
+	// are Blob unless configured apart.
+	VectorBlob blob.Store
+	AssetsBlob blob.Store
+	Items      items.Table
+	Embedder   embed.Embedder
 	// BlobHandler serves presigned URLs when the blob backend needs tally
 	// serve to do so (the file backend); nil otherwise.
 	BlobHandler http.Handler
+
+	awsConfigs map[awsenv.Options]aws.Config
 }
 
 // Close closes every opened backend.
@@ -55,7 +72,7 @@ func (p *ports) Close() error {
 
 // openPorts opens the backends named by cfg's URLs.
 func openPorts(ctx context.Context, cfg config.Config) (*ports, error) {
-	p := &ports{}
+	p := &ports{awsConfigs: map[awsenv.Options]aws.Config{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -72,22 +89,38 @@ func openPorts(ctx context.Context, cfg config.Config) (*ports, error) {
 		if p.Queue, err = queuesqlite.Open(ctx, localPath(u.Path)); err != nil {
 			return nil, fmt.Errorf("open queue %s: %w", cfg.QueueURL, err)
 		}
+		p.CreateQueues = true
+	case "sqs":
+		ac, err := p.awsConfig(ctx, cfg, u)
+		if err != nil {
+			return nil, fmt.Errorf("queue %s: %w", cfg.QueueURL, err)
+		}
+		p.Queue = queuesqs.New(ac, queuesqs.Options{Prefix: u.Path, QueueURLs: cfg.QueueURLs})
+		p.CreateQueues = isTrue(u.Query.Get("create"))
 	default:
 		return nil, unknownScheme("queue", cfg.QueueURL)
 	}
 
-	if u, err = config.ParseURL(cfg.BlobURL); err != nil {
-		return nil, err
-	}
-	switch u.Scheme {
-	case "file":
-		fs, err := blobfile.Open(localPath(u.Path), blobfile.Options{BaseURL: cfg.PublicURL})
-		if err != nil {
-			return nil, fmt.Errorf("open blob store %s: %w", cfg.BlobURL, err)
+	opened := map[string]blob.Store{}
+	for _, b := range []struct {
+		raw string
+		dst *blob.Store
+	}{{cfg.BlobURL, &p.Blob}, {cfg.VectorBlobURL, &p.VectorBlob}, {cfg.AssetsBlobURL, &p.AssetsBlob}} {
+		if b.raw == "" {
+			b.raw = cfg.BlobURL
 		}
-		p.Blob, p.BlobHandler = fs, fs.Handler()
-	default:
-		return nil, unknownScheme("blob", cfg.BlobURL)
+		if st, ok := opened[b.raw]; ok {
+			*b.dst = st
+			continue
+		}
+		st, handler, err := p.openBlob(ctx, cfg, b.raw)
+		if err != nil {
+			return nil, err
+		}
+		if p.BlobHandler == nil {
+			p.BlobHandler = handler
+		}
+		opened[b.raw], *b.dst = st, st
 	}
 
 	if u, err = config.ParseURL(cfg.ItemsURL); err != nil {
@@ -98,6 +131,24 @@ func openPorts(ctx context.Context, cfg config.Config) (*ports, error) {
 		if p.Items, err = itemssqlite.Open(ctx, localPath(u.Path), items.DefaultIndexes); err != nil {
 			return nil, fmt.Errorf("open items %s: %w", cfg.ItemsURL, err)
 		}
+	case "dynamodb":
+		ac, err := p.awsConfig(ctx, cfg, u)
+		if err != nil {
+			return nil, fmt.Errorf("items %s: %w", cfg.ItemsURL, err)
+		}
+		if isTrue(u.Query.Get("create")) {
+			if err := itemsdynamodb.CreateTable(ctx, ac, u.Path, items.DefaultIndexes); err != nil {
+				return nil, fmt.Errorf("create table %s: %w", u.Path, err)
+			}
+		}
+		tbl, err := itemsdynamodb.New(ac, itemsdynamodb.Options{Table: u.Path})
+		if err != nil {
+			return nil, fmt.Errorf("items %s: %w", cfg.ItemsURL, err)
+		}
+		p.Items = tbl
+		if err := tbl.Check(ctx); err != nil {
+			return nil, fmt.Errorf("items %s: %w", cfg.ItemsURL, err)
+		}
 	default:
 		return nil, unknownScheme("items", cfg.ItemsURL)
 	}
@@ -106,6 +157,65 @@ func openPorts(ctx context.Context, cfg config.Config) (*ports, error) {
 	}
 	ok = true
 	return p, nil
+}
+
+// openBlob opens one blob store URL: file://DIR or s3://BUCKET[/PREFIX].
+func (p *ports) openBlob(ctx context.Context, cfg config.Config, raw string) (blob.Store, http.Handler, error) {
+	u, err := config.ParseURL(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch u.Scheme {
+	case "file":
+		fs, err := blobfile.Open(localPath(u.Path), blobfile.Options{BaseURL: cfg.PublicURL})
+		if err != nil {
+			return nil, nil, fmt.Errorf("open blob store %s: %w", raw, err)
+		}
+		return fs, fs.Handler(), nil
+	case "s3":
+		ac, err := p.awsConfig(ctx, cfg, u)
+		if err != nil {
+			return nil, nil, fmt.Errorf("blob store %s: %w", raw, err)
+		}
+		bucket, prefix, _ := strings.Cut(u.Path, "/")
+		if prefix != "" && !strings.HasSuffix(prefix, "/") {
+			prefix += "/"
+		}
+		st, err := blobs3.New(ac, blobs3.Options{Bucket: bucket, Prefix: prefix})
+		if err != nil {
+			return nil, nil, fmt.Errorf("blob store %s: %w", raw, err)
+		}
+		if isTrue(u.Query.Get("create")) {
+			if err := st.CreateBucket(ctx); err != nil {
+				return nil, nil, fmt.Errorf("create bucket %s: %w", bucket, err)
+			}
+		}
+		return st, nil, nil
+	default:
+		return nil, nil, unknownScheme("blob", raw)
+	}
+}
+
+// awsConfig loads (once per distinct region and endpoint) the AWS config
+// for a port URL: ?region= and ?endpoint= override AWS_REGION and
+// TALLY_AWS_ENDPOINT. Missing credentials or a bad region fail here, at
+// start-up, with one clear error.
+func (p *ports) awsConfig(ctx context.Context, cfg config.Config, u config.PortURL) (aws.Config, error) {
+	opts := awsenv.FromQuery(awsenv.Options{Endpoint: cfg.AWSEndpoint}, u.Query)
+	if ac, ok := p.awsConfigs[opts]; ok {
+		return ac, nil
+	}
+	ac, err := awsenv.Load(ctx, opts)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	p.awsConfigs[opts] = ac
+	return ac, nil
+}
+
+func isTrue(s string) bool {
+	b, _ := strconv.ParseBool(s)
+	return b
 }
 
 // openEmbedder turns an embedder URL into an embedder: hashed://DIMS is the
@@ -159,11 +269,11 @@ func openPlaces(t items.Table, log *slog.Logger) *places.Cache {
 // openVectors opens the vector store on the ports and the segment cache in
 // the configured storage mode (probing a mount with a deadline).
 func openVectors(ctx context.Context, cfg config.Config, p *ports, log *slog.Logger) (*vector.Store, *vector.Cache, error) {
-	store, err := vector.New(vector.Options{Blob: p.Blob, Items: p.Items, Dims: p.Embedder.Dims(), Log: log})
+	store, err := vector.New(vector.Options{Blob: p.VectorBlob, Items: p.Items, Dims: p.Embedder.Dims(), Log: log})
 	if err != nil {
 		return nil, nil, err
 	}
-	cache, err := vector.OpenCache(ctx, p.Blob, vector.CacheOptions{
+	cache, err := vector.OpenCache(ctx, p.VectorBlob, vector.CacheOptions{
 		Dir: cfg.CacheDir, Mode: vector.Mode(cfg.VectorMode), Mount: cfg.VectorMount, Log: log,
 	})
 	if err != nil {
@@ -173,7 +283,7 @@ func openVectors(ctx context.Context, cfg config.Config, p *ports, log *slog.Log
 }
 
 func unknownScheme(port, raw string) error {
-	return fmt.Errorf("%s backend %q: unknown scheme (this build knows sqlite:// for queue and items, file:// for blob): %w",
+	return fmt.Errorf("%s backend %q: unknown scheme (this build knows sqlite:// and sqs:// for queue, file:// and s3:// for blob, sqlite:// and dynamodb:// for items): %w",
 		port, raw, tally.ErrInvalidArgument)
 }
 

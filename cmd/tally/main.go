@@ -39,6 +39,16 @@ func commands() []command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if inLambda() && len(os.Args) == 1 {
+		// On Lambda, bootstrap is started with no arguments.
+		if err := runLambda(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "tally lambda: %v\n", err)
+			stop()
+			os.Exit(1)
+		}
+		stop()
+		return
+	}
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -38,6 +38,35 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	return serve(ctx, resolved, log, nil)
 }
 
+// apiHandler is Tally's HTTP API: health, search, the upload routes, image
+// records and (for the file blob store) presigned URLs. tally serve listens
+// with it; the upload Lambda serves it behind API Gateway.
+func apiHandler(e *env) (*http.ServeMux, error) {
+	searcher, err := pipeline.NewSearcher(e.store, e.cache, e.ports.Embedder, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", healthHandler(e.cfg, e.ports, e.queues, e.cache))
+	mux.Handle("GET /search", searchHandler(searcher))
+	up, err := upload.New(upload.Config{
+		Store:    e.ocrStore(),
+		Jobs:     e.queues.OCRJobs,
+		MaxBytes: e.cfg.MaxUploadBytes,
+		Limits:   imaging.Limits{MaxPixels: e.cfg.MaxPixels},
+		Log:      e.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	up.Register(mux)
+	mux.Handle("GET /images/{id}", imageHandler(e.ports.Items))
+	if e.ports.BlobHandler != nil {
+		mux.Handle("/blob/", e.ports.BlobHandler)
+	}
+	return mux, nil
+}
+
 // serve runs the server until ctx ends. ready, when set, is called with the
 // listening address once requests are accepted (tests listen on port 0).
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr string)) error {
@@ -55,28 +84,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	defer e.Close()
-	searcher, err := pipeline.NewSearcher(e.store, e.cache, e.ports.Embedder, time.Second)
+	mux, err := apiHandler(e)
 	if err != nil {
 		return err
-	}
-
-	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", healthHandler(cfg, e.ports, e.queues, e.cache))
-	mux.Handle("GET /search", searchHandler(searcher))
-	up, err := upload.New(upload.Config{
-		Store:    e.ocrStore(),
-		Jobs:     e.queues.OCRJobs,
-		MaxBytes: cfg.MaxUploadBytes,
-		Limits:   imaging.Limits{MaxPixels: cfg.MaxPixels},
-		Log:      log,
-	})
-	if err != nil {
-		return err
-	}
-	up.Register(mux)
-	mux.Handle("GET /images/{id}", imageHandler(e.ports.Items))
-	if e.ports.BlobHandler != nil {
-		mux.Handle("/blob/", e.ports.BlobHandler)
 	}
 	srv := &http.Server{
 		Handler:           mux,

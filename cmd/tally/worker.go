@@ -15,6 +15,7 @@ import (
 	"github.com/tallyhq/tally/compaction"
 	"github.com/tallyhq/tally/imaging"
 	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/internal/lambdahost"
 	"github.com/tallyhq/tally/merchant"
 	"github.com/tallyhq/tally/ocr"
 	"github.com/tallyhq/tally/ocr/tesseract"
@@ -75,7 +76,11 @@ func openEnv(ctx context.Context, cfg config.Config, log *slog.Logger) (*env, er
 		return nil, err
 	}
 	e := &env{cfg: cfg, log: log, ports: p}
-	if e.queues, err = pipeline.EnsureQueues(ctx, p.Queue); err != nil {
+	ensure := pipeline.OpenQueues
+	if p.CreateQueues {
+		ensure = pipeline.EnsureQueues
+	}
+	if e.queues, err = ensure(ctx, p.Queue); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -113,10 +118,11 @@ func (e *env) runWorkers(ctx context.Context, names []string) error {
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	for _, name := range names {
-		run, err := e.worker(name)
+		st, err := e.worker(name)
 		if err != nil {
 			return err
 		}
+		run := st.Run
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -135,12 +141,19 @@ func (e *env) runWorkers(ctx context.Context, names []string) error {
 	return nil
 }
 
-func (e *env) worker(name string) (func(context.Context) error, error) {
+// stage is one opened worker: Run consumes its queue (tally worker, tally
+// serve); Handle handles a delivered batch (the Lambda SQS handler).
+type stage struct {
+	Run    func(context.Context) error
+	Handle lambdahost.BatchHandler
+}
+
+func (e *env) worker(name string) (stage, error) {
 	switch name {
 	case "ocr":
 		engine, err := e.ocrEngine()
 		if err != nil {
-			return nil, err
+			return stage{}, err
 		}
 		w, err := ocrstage.New(ocrstage.Config{
 			Store:           e.ocrStore(),
@@ -153,13 +166,13 @@ func (e *env) worker(name string) (func(context.Context) error, error) {
 			Log:             e.log.With("role", "ocr"),
 		})
 		if err != nil {
-			return nil, err
+			return stage{}, err
 		}
-		return w.Run, nil
+		return stage{Run: w.Run, Handle: w.HandleBatch}, nil
 	case "process":
 		dlq, err := e.ports.Queue.OpenQueue(context.Background(), pipeline.QueueOCRResults+pipeline.DeadLetterSuffix)
 		if err != nil {
-			return nil, err
+			return stage{}, err
 		}
 		var rend *renditions.Options
 		if e.cfg.Renditions {
@@ -167,7 +180,7 @@ func (e *env) worker(name string) (func(context.Context) error, error) {
 		}
 		searcher, err := pipeline.NewSearcher(e.store, e.cache, e.ports.Embedder, time.Second)
 		if err != nil {
-			return nil, err
+			return stage{}, err
 		}
 		resolver := &merchant.Resolver{Similar: searcher, Items: e.ports.Items, Log: e.log.With("role", "process")}
 		if pl := openPlaces(e.ports.Items, e.log); pl != nil {
@@ -175,14 +188,14 @@ func (e *env) worker(name string) (func(context.Context) error, error) {
 		}
 		w, err := process.New(process.Config{
 			Merchant: resolver,
-			Items:    e.ports.Items, Blob: e.ports.Blob, Embedder: e.ports.Embedder, Vectors: e.store,
+			Items:    e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Embedder: e.ports.Embedder, Vectors: e.store,
 			Results: e.queues.OCRResults, DeadLetter: dlq, Compaction: e.queues.Compaction,
 			Renditions: rend, MaxReceiveCount: pipeline.MaxReceiveCount, Log: e.log.With("role", "process"),
 		})
 		if err != nil {
-			return nil, err
+			return stage{}, err
 		}
-		return w.Run, nil
+		return stage{Run: w.Run, Handle: w.HandleBatch}, nil
 	case "compact":
 		w, err := compaction.New(compaction.Config{
 			Queue:           e.queues.Compaction,
@@ -193,9 +206,9 @@ func (e *env) worker(name string) (func(context.Context) error, error) {
 			Log:             e.log.With("role", "compact"),
 		})
 		if err != nil {
-			return nil, err
+			return stage{}, err
 		}
-		return w.Run, nil
+		return stage{Run: w.Run, Handle: w.HandleMessages}, nil
 	}
-	return nil, fmt.Errorf("unknown worker %q", name)
+	return stage{}, fmt.Errorf("unknown worker %q", name)
 }

@@ -124,9 +124,9 @@ func TestCancelWhileWaiting(t *testing.T) {
 		_, err := c.Embed(ctx, []string{"QUITTER"})
 		quitter <- err
 	}()
-	<-joined
+	recv(t, joined)
 	cancel()
-	if err := <-quitter; !errors.Is(err, context.Canceled) {
+	if err := recv(t, quitter); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled caller error = %v, want context.Canceled", err)
 	}
 
@@ -167,13 +167,13 @@ func TestCancelWhileInFlight(t *testing.T) {
 		stayer <- result{vs, err}
 	}()
 
-	<-inner.started
+	recv(t, inner.started)
 	quit()
-	if err := <-quitter; !errors.Is(err, context.Canceled) {
+	if err := recv(t, quitter); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled caller error = %v, want context.Canceled", err)
 	}
 	close(inner.release)
-	r := <-stayer
+	r := recv(t, stayer)
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
@@ -195,14 +195,14 @@ func TestEveryCallerLeavingEndsTheInnerCall(t *testing.T) {
 			errs <- err
 		}()
 	}
-	<-inner.started
+	recv(t, inner.started)
 	cancel()
 	for range 2 {
-		if err := <-errs; !errors.Is(err, context.Canceled) {
+		if err := recv(t, errs); !errors.Is(err, context.Canceled) {
 			t.Errorf("caller error = %v, want context.Canceled", err)
 		}
 	}
-	if err := <-inner.ended; !errors.Is(err, context.Canceled) {
+	if err := recv(t, inner.ended); !errors.Is(err, context.Canceled) {
 		t.Errorf("inner call ended with %v, want context.Canceled", err)
 	}
 }
@@ -239,11 +239,11 @@ func TestMaxTexts(t *testing.T) {
 					}
 					results <- err
 				}()
-				<-joined // the calls join in this order
+				recv(t, joined) // the calls join in this order
 
 			}
 			for range tc.calls {
-				if err := <-results; err != nil {
+				if err := recv(t, results); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -419,3 +419,17 @@ type stub struct {
 func (s stub) Embed(context.Context, []string) ([][]float32, error) { return s.vectors, s.err }
 func (s stub) Dims() int                                            { return 4 }
 func (s stub) Model() string                                        { return "stub-4" }
+
+// recv waits for a value, failing the test instead of hanging when a
+// broken coalescer never sends one.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatal("nothing received in 30 s: a call is stuck")
+		var zero T
+		return zero
+	}
+}

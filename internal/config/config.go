@@ -35,6 +35,37 @@ const (
 	EnvMaxUpload  = "TALLY_MAX_UPLOAD_BYTES"
 	EnvMaxPixels  = "TALLY_MAX_PIXELS"
 	EnvRenditions = "TALLY_RENDITIONS"
+
+	EnvVectorBlobURL = "TALLY_VECTOR_BLOB_URL"
+	EnvAssetsBlobURL = "TALLY_ASSETS_BLOB_URL"
+	EnvAWSEndpoint   = "TALLY_AWS_ENDPOINT"
+	EnvRole          = "TALLY_ROLE"
+
+	// Explicit SQS queue URLs, for queues whose names do not follow
+	// Tally's (prefix + ocr-jobs, ocr-results, compaction).
+	EnvOCRJobsQueueURL    = "TALLY_OCR_JOBS_QUEUE_URL"
+	EnvOCRResultsQueueURL = "TALLY_OCR_RESULTS_QUEUE_URL"
+	EnvCompactionQueueURL = "TALLY_COMPACTION_QUEUE_URL"
+)
+
+// The old system's environment variable names, accepted where they mean
+// the same as one of Tally's so its Lambda configuration carries over.
+// Tally's own name wins when both are set.
+const (
+	SeedTableName       = "DYNAMO_TABLE_NAME"     // → TALLY_ITEMS_URL=dynamodb://NAME
+	SeedOCRJobsQueue    = "OCR_JOB_QUEUE_URL"     // → TALLY_OCR_JOBS_QUEUE_URL
+	SeedOCRResultsQueue = "OCR_RESULTS_QUEUE_URL" // → TALLY_OCR_RESULTS_QUEUE_URL
+	SeedVectorBucket    = "CHROMADB_BUCKET"       // → TALLY_VECTOR_BLOB_URL=s3://BUCKET
+	SeedStorageMode     = "CHROMADB_STORAGE_MODE" // → TALLY_VECTOR_MODE
+	SeedChromaRoot      = "CHROMA_ROOT"           // → TALLY_VECTOR_MOUNT
+)
+
+// Queue names the explicit queue URLs map to; they equal the pipeline's
+// (config cannot import pipeline, which imports the ports).
+const (
+	queueOCRJobs    = "ocr-jobs"
+	queueOCRResults = "ocr-results"
+	queueCompaction = "compaction"
 )
 
 // Defaults for a single machine.
@@ -53,6 +84,17 @@ type Config struct {
 	QueueURL  string
 	BlobURL   string
 	ItemsURL  string
+	// VectorBlobURL is where vector segments live (default: BlobURL);
+	// AssetsBlobURL is where renditions go (default: BlobURL).
+	VectorBlobURL string
+	AssetsBlobURL string
+	// QueueURLs maps pipeline queue names to explicit SQS queue URLs.
+	QueueURLs map[string]string
+	// AWSEndpoint points every AWS client at an emulator (moto_server).
+	AWSEndpoint string
+	// Role is the Lambda handler to run (process, compact, ocr, upload);
+	// empty means the handler name decides.
+	Role      string
 	LogFormat string // "text", "json" or "" (text on a terminal, JSON otherwise)
 
 	EmbedderURL string
@@ -96,6 +138,11 @@ func FromEnv() Config {
 		ItemsURL:  os.Getenv(EnvItemsURL),
 		LogFormat: os.Getenv(EnvLog),
 
+		VectorBlobURL: os.Getenv(EnvVectorBlobURL),
+		AssetsBlobURL: os.Getenv(EnvAssetsBlobURL),
+		AWSEndpoint:   os.Getenv(EnvAWSEndpoint),
+		Role:          os.Getenv(EnvRole),
+
 		EmbedderURL: os.Getenv(EnvEmbedderURL),
 		VectorMode:  os.Getenv(EnvVectorMode),
 		VectorMount: os.Getenv(EnvVectorMount),
@@ -103,6 +150,7 @@ func FromEnv() Config {
 		Tesseract:   os.Getenv(EnvTesseract),
 		Renditions:  true,
 	}
+	c.applySeed(os.Getenv)
 	if v := os.Getenv(EnvRenditions); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -132,6 +180,47 @@ func FromEnv() Config {
 		}
 	}
 	return c
+}
+
+// applySeed fills fields still empty from the old system's names, and the
+// explicit queue URLs from Tally's or the old system's names.
+func (c *Config) applySeed(getenv func(string) string) {
+	if c.ItemsURL == "" {
+		if t := getenv(SeedTableName); t != "" {
+			c.ItemsURL = "dynamodb://" + t
+		}
+	}
+	if c.VectorBlobURL == "" {
+		if b := getenv(SeedVectorBucket); b != "" {
+			c.VectorBlobURL = "s3://" + b
+		}
+	}
+	if c.VectorMode == "" {
+		c.VectorMode = getenv(SeedStorageMode)
+	}
+	if c.VectorMount == "" {
+		c.VectorMount = getenv(SeedChromaRoot)
+	}
+	for _, q := range []struct{ name, own, seed string }{
+		{queueOCRJobs, EnvOCRJobsQueueURL, SeedOCRJobsQueue},
+		{queueOCRResults, EnvOCRResultsQueueURL, SeedOCRResultsQueue},
+		{queueCompaction, EnvCompactionQueueURL, ""},
+	} {
+		v := getenv(q.own)
+		if v == "" && q.seed != "" {
+			v = getenv(q.seed)
+		}
+		if v == "" {
+			continue
+		}
+		if c.QueueURLs == nil {
+			c.QueueURLs = map[string]string{}
+		}
+		c.QueueURLs[q.name] = v
+	}
+	if c.QueueURL == "" && len(c.QueueURLs) > 0 {
+		c.QueueURL = "sqs://"
+	}
 }
 
 // Resolve fills every empty field with its embedded default and checks the
@@ -170,6 +259,25 @@ func (c Config) Resolve() (Config, error) {
 	if c.ItemsURL == "" {
 		c.ItemsURL = "sqlite://" + filepath.Join(c.DataDir, "items.db")
 	}
+	if c.VectorBlobURL == "" {
+		c.VectorBlobURL = c.BlobURL
+	}
+	if c.AssetsBlobURL == "" {
+		c.AssetsBlobURL = c.BlobURL
+	}
+	for name, u := range c.QueueURLs {
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			return c, fmt.Errorf("queue %s: URL %q is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME): %w", name, u, tally.ErrInvalidArgument)
+		}
+	}
+	if len(c.QueueURLs) > 0 && !strings.HasPrefix(c.QueueURL, "sqs://") {
+		return c, fmt.Errorf("explicit SQS queue URLs are set but the queue backend is %s: %w", c.QueueURL, tally.ErrInvalidArgument)
+	}
+	switch c.Role {
+	case "", "process", "compact", "ocr", "upload":
+	default:
+		return c, fmt.Errorf("role %q (%s): want process, compact, ocr or upload: %w", c.Role, EnvRole, tally.ErrInvalidArgument)
+	}
 	if c.EmbedderURL == "" {
 		c.EmbedderURL = DefaultEmbedderURL
 	}
@@ -192,7 +300,7 @@ func (c Config) Resolve() (Config, error) {
 	default:
 		return c, fmt.Errorf("log format %q: want text or json: %w", c.LogFormat, tally.ErrInvalidArgument)
 	}
-	for _, u := range []struct{ port, url string }{{"queue", c.QueueURL}, {"blob", c.BlobURL}, {"items", c.ItemsURL}, {"embedder", c.EmbedderURL}} {
+	for _, u := range []struct{ port, url string }{{"queue", c.QueueURL}, {"blob", c.BlobURL}, {"items", c.ItemsURL}, {"vector blob", c.VectorBlobURL}, {"assets blob", c.AssetsBlobURL}, {"embedder", c.EmbedderURL}} {
 		if _, err := ParseURL(u.url); err != nil {
 			return c, fmt.Errorf("%s: %w", u.port, err)
 		}
@@ -211,7 +319,8 @@ type PortURL struct {
 }
 
 // ParseURL splits a port URL. sqlite:///abs/path and sqlite://rel/path are
-// both accepted, since people write both.
+// both accepted, since people write both. Only sqs:// may have an empty
+// location (its location is an optional queue-name prefix).
 func ParseURL(raw string) (PortURL, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok || scheme == "" {
@@ -222,7 +331,7 @@ func ParseURL(raw string) (PortURL, error) {
 	if err != nil {
 		return PortURL{}, fmt.Errorf("port URL %q: query: %v: %w", raw, err, tally.ErrInvalidArgument)
 	}
-	if loc == "" {
+	if loc == "" && !strings.EqualFold(scheme, "sqs") {
 		return PortURL{}, fmt.Errorf("port URL %q: empty location: %w", raw, tally.ErrInvalidArgument)
 	}
 	return PortURL{Scheme: strings.ToLower(scheme), Path: loc, Query: q}, nil

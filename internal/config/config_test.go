@@ -2,7 +2,10 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -90,6 +93,98 @@ func TestResolveRejectsBadInput(t *testing.T) {
 	} {
 		if _, err := c.Resolve(); !errors.Is(err, tally.ErrInvalidArgument) {
 			t.Errorf("Resolve(%+v) error = %v, want ErrInvalidArgument", c, err)
+		}
+	}
+}
+
+func TestSeedNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want func(Config) string // "" when right, else what is wrong
+	}{
+		{"table", map[string]string{SeedTableName: "receipts-dev"}, func(c Config) string {
+			if c.ItemsURL != "dynamodb://receipts-dev" {
+				return "items URL " + c.ItemsURL
+			}
+			return ""
+		}},
+		{"own items URL wins", map[string]string{SeedTableName: "old", EnvItemsURL: "dynamodb://new"}, func(c Config) string {
+			if c.ItemsURL != "dynamodb://new" {
+				return "items URL " + c.ItemsURL
+			}
+			return ""
+		}},
+		{"queue URLs", map[string]string{SeedOCRJobsQueue: "https://sqs.us-east-1.amazonaws.com/1/jobs-dev", SeedOCRResultsQueue: "https://sqs.us-east-1.amazonaws.com/1/results-dev"}, func(c Config) string {
+			if c.QueueURL != "sqs://" || c.QueueURLs["ocr-jobs"] != "https://sqs.us-east-1.amazonaws.com/1/jobs-dev" || c.QueueURLs["ocr-results"] != "https://sqs.us-east-1.amazonaws.com/1/results-dev" {
+				return fmt.Sprintf("queue %q urls %v", c.QueueURL, c.QueueURLs)
+			}
+			return ""
+		}},
+		{"own queue URL wins", map[string]string{SeedOCRJobsQueue: "https://old", EnvOCRJobsQueueURL: "https://new"}, func(c Config) string {
+			if c.QueueURLs["ocr-jobs"] != "https://new" {
+				return fmt.Sprint(c.QueueURLs)
+			}
+			return ""
+		}},
+		{"chroma", map[string]string{SeedVectorBucket: "chroma-dev", SeedStorageMode: "efs", SeedChromaRoot: "/mnt/chroma"}, func(c Config) string {
+			if c.VectorBlobURL != "s3://chroma-dev" || c.VectorMode != "efs" || c.VectorMount != "/mnt/chroma" {
+				return fmt.Sprintf("vector blob %q mode %q mount %q", c.VectorBlobURL, c.VectorMode, c.VectorMount)
+			}
+			return ""
+		}},
+		{"own vector mode wins", map[string]string{SeedStorageMode: "efs", EnvVectorMode: "s3"}, func(c Config) string {
+			if c.VectorMode != "s3" {
+				return "mode " + c.VectorMode
+			}
+			return ""
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			getenv := func(k string) string { return tc.env[k] }
+			c := Config{ItemsURL: getenv(EnvItemsURL), VectorMode: getenv(EnvVectorMode)}
+			c.applySeed(getenv)
+			if msg := tc.want(c); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
+func TestResolveRejectsBadAWSSettings(t *testing.T) {
+	t.Parallel()
+	for _, c := range []Config{
+		{QueueURLs: map[string]string{"ocr-jobs": "jobs-dev"}, QueueURL: "sqs://"},
+		{QueueURLs: map[string]string{"ocr-jobs": "https://sqs/1/jobs"}, QueueURL: "sqlite:///q.db"},
+		{Role: "everything"},
+	} {
+		c.DataDir = t.TempDir()
+		if _, err := c.Resolve(); !errors.Is(err, tally.ErrInvalidArgument) {
+			t.Errorf("%+v: err %v, want ErrInvalidArgument", c, err)
+		}
+	}
+}
+
+// TestREADMEDocumentsEverySetting keeps the README's settings table
+// complete: every environment variable Tally reads has a row.
+func TestREADMEDocumentsEverySetting(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("config.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`= "([A-Z][A-Z0-9_]+)"`).FindAllStringSubmatch(string(src), -1)
+	names = append(names, []string{"", "OPENAI_API_KEY"}, []string{"", "GOOGLE_PLACES_API_KEY"}, []string{"", "AWS_REGION"})
+	for _, m := range names {
+		if !strings.Contains(string(readme), "| `"+m[1]+"`") {
+			t.Errorf("README.md has no settings-table row for %s", m[1])
 		}
 	}
 }

@@ -48,6 +48,14 @@ type Capabilities struct {
 	// minimum is one minute (queue.MinRetention), too slow for the suite.
 	MinRetention time.Duration
 
+	// NoDuplicateDeliveries: a message is never delivered twice inside one
+	// visibility window, even to concurrent receivers. SQS standard queues
+	// promise at-least-once delivery only ("on rare occasions" a message
+	// comes twice), and moto_server's receive is not atomic across its
+	// threads, so the SQS adapter leaves this false and consumers stay
+	// idempotent.
+	NoDuplicateDeliveries bool
+
 	// ReportsOldestAge: Stats.OldestAge is measured. SQS publishes the age
 	// of the oldest message only as a CloudWatch metric, not as a queue
 	// attribute, so an SQS adapter may report 0.
@@ -830,12 +838,16 @@ func testConcurrentReceivers(t *testing.T, e *env) {
 					}
 					return
 				}
+				fresh := 0
 				mu.Lock()
 				for _, m := range msgs {
+					if delivered[m.ID] == 0 {
+						fresh++
+					}
 					delivered[m.ID]++
 				}
 				mu.Unlock()
-				if total.Add(int64(len(msgs))) >= n {
+				if total.Add(int64(fresh)) >= n {
 					cancel() // stop the others' long polls
 				}
 			}
@@ -843,8 +855,11 @@ func testConcurrentReceivers(t *testing.T, e *env) {
 	}
 	wg.Wait()
 	for id, c := range delivered {
-		if c != 1 {
+		switch {
+		case c > 1 && e.caps.NoDuplicateDeliveries:
 			t.Errorf("message %s delivered %d times inside one visibility window", id, c)
+		case c > 1:
+			t.Logf("message %s delivered %d times (at-least-once delivery)", id, c)
 		}
 	}
 	for _, id := range ids {

@@ -51,9 +51,10 @@ func TestConformance(t *testing.T) {
 	queuetest.Run(t, func(t *testing.T) queue.Broker {
 		return openBroker(t, filepath.Join(t.TempDir(), "queues.db"))
 	}, queuetest.Capabilities{
-		RejectsStaleHandles: true,
-		MinRetention:        sqlite.MinRetention,
-		ReportsOldestAge:    true,
+		RejectsStaleHandles:   true,
+		MinRetention:          sqlite.MinRetention,
+		ReportsOldestAge:      true,
+		NoDuplicateDeliveries: true,
 	})
 }
 

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tallyhq/tally/blob"
+	"github.com/tallyhq/tally/internal/awstest"
+	"github.com/tallyhq/tally/internal/config"
+	"github.com/tallyhq/tally/internal/fixtures"
+	"github.com/tallyhq/tally/internal/lambdahost"
+	"github.com/tallyhq/tally/pipeline"
+	"github.com/tallyhq/tally/queue"
+	"github.com/tallyhq/tally/upload"
+)
+
+// awsConfig is a configuration with every port on its AWS adapter in the
+// moto_server srv, under names unique to the test, created on first use.
+func awsConfig(t testing.TB, srv *awstest.Server) config.Config {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", awstest.Region)
+	id := fmt.Sprintf("t%d", time.Now().UnixNano()%1e9)
+	cfg, err := config.Config{
+		DataDir:       t.TempDir(),
+		QueueURL:      "sqs://" + id + "-?create=true",
+		BlobURL:       "s3://" + id + "-raw?create=true",
+		VectorBlobURL: "s3://" + id + "-vectors/chroma?create=true",
+		AssetsBlobURL: "s3://" + id + "-assets?create=true",
+		ItemsURL:      "dynamodb://" + id + "-receipts?create=true",
+		AWSEndpoint:   srv.Endpoint,
+		Renditions:    true,
+	}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// invoke calls a Lambda handler through aws-lambda-go's Handler interface
+// with the event's JSON, as the Lambda runtime does, and decodes the reply.
+func invoke[Resp any](t *testing.T, h lambda.Handler, ev any) Resp {
+	t.Helper()
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // the function timeout
+	defer cancel()
+	out, err := h.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	var resp Resp
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("decode response %s: %v", out, err)
+	}
+	return resp
+}
+
+// esm is what an SQS event source mapping does for one function: receive a
+// batch, invoke the handler with it, delete the records not reported as
+// failed, and (here, to save the visibility timeout) make failed ones
+// visible again at once.
+type esm struct {
+	t       *testing.T
+	q       queue.Queue
+	handler lambda.Handler
+}
+
+// poll runs one batch; it returns how many records it delivered and the
+// ids the handler reported failed.
+func (m esm) poll() (int, []string) {
+	m.t.Helper()
+	ctx := context.Background()
+	msgs, err := m.q.Receive(ctx, queue.ReceiveOptions{Max: queue.MaxBatch, Wait: time.Second, Visibility: 2 * time.Minute})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	ev := lambdahost.Event("arn:aws:sqs:"+awstest.Region+":123456789012:"+m.q.Name(), awstest.Region, msgs)
+	resp := invoke[events.SQSEventResponse](m.t, m.handler, ev)
+	failed := map[string]bool{}
+	var ids []string
+	for _, f := range resp.BatchItemFailures {
+		failed[f.ItemIdentifier] = true
+		ids = append(ids, f.ItemIdentifier)
+	}
+	var del []string
+	var retry []queue.VisibilityChange
+	for _, msg := range msgs {
+		if failed[msg.ID] {
+			retry = append(retry, queue.VisibilityChange{ReceiptHandle: msg.ReceiptHandle})
+		} else {
+			del = append(del, msg.ReceiptHandle)
+		}
+	}
+	if len(del) > 0 {
+		if _, err := m.q.DeleteBatch(ctx, del); err != nil {
+			m.t.Fatal(err)
+		}
+	}
+	if len(retry) > 0 {
+		if _, err := m.q.ChangeVisibilityBatch(ctx, retry); err != nil {
+			m.t.Fatal(err)
+		}
+	}
+	return len(msgs), ids
+}
+
+// drain polls until the queue stays empty.
+func (m esm) drain(deadline time.Duration) {
+	m.t.Helper()
+	end := time.Now().Add(deadline)
+	for empty := 0; empty < 2; {
+		if time.Now().After(end) {
+			m.t.Fatalf("queue %s not drained within %v", m.q.Name(), deadline)
+		}
+		if n, _ := m.poll(); n == 0 {
+			empty++
+		} else {
+			empty = 0
+		}
+	}
+}
+
+func httpEvent(method, path, query, contentType string, body []byte) events.APIGatewayV2HTTPRequest {
+	var ev events.APIGatewayV2HTTPRequest
+	ev.Version = "2.0"
+	ev.RouteKey = "$default"
+	ev.RequestContext.HTTP.Method = method
+	ev.RequestContext.HTTP.Path = path
+	ev.RequestContext.DomainName = "api.example.com"
+	ev.RawPath, ev.RawQueryString = path, query
+	ev.Headers = map[string]string{}
+	if contentType != "" {
+		ev.Headers["content-type"] = contentType
+	}
+	if body != nil {
+		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
+	}
+	return ev
+}
+
+// TestLambdaPipelineOnMoto runs the whole pipeline with every port on its
+// AWS adapter (SQS, S3, DynamoDB in moto_server) and every stage as the
+// Lambda handler the one binary serves: a direct upload and a presigned one
+// through the upload API (API Gateway payload v2), OCR, process and
+// compaction handlers invoked with SQSEvents built from received messages;
+// a poisoned compaction message fails alone (partial batch response) until
+// SQS redrives it to the dead-letter queue, and a malformed OCR result goes
+// to its dead-letter queue with the reason.
+func TestLambdaPipelineOnMoto(t *testing.T) {
+	srv := awstest.Shared(t)
+	cfg := awsConfig(t, srv)
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	handlers := map[string]lambda.Handler{}
+	for _, role := range lambdaRoles {
+		h, closeFn, err := lambdaHandler(ctx, cfg, role, log.With("fn", role))
+		if err != nil {
+			t.Fatalf("%s handler: %v", role, err)
+		}
+		t.Cleanup(func() { closeFn() })
+		handlers[role] = h
+	}
+	drv, err := openEnv(ctx, cfg, log) // the test's own view, as an operator's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drv.Close()
+
+	// 1. A direct upload (multipart through API Gateway) ...
+	img0, err := os.ReadFile(fixtures.Path(t, "sroie", "img", "000.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("file", "000.jpg")
+	fw.Write(img0)
+	mw.Close()
+	resp := invoke[events.APIGatewayV2HTTPResponse](t, handlers["upload"], httpEvent("POST", "/receipts", "", mw.FormDataContentType(), body.Bytes()))
+	var rr upload.ReceiptsResponse
+	if err := json.Unmarshal([]byte(resp.Body), &rr); err != nil || resp.StatusCode != http.StatusOK || len(rr.Receipts) != 1 {
+		t.Fatalf("POST /receipts: %d %s", resp.StatusCode, resp.Body)
+	}
+	direct := rr.Receipts[0].ImageID
+
+	// ... and a presigned one: the client PUTs the image to S3 itself.
+	img1, err := os.ReadFile(fixtures.Path(t, "sroie", "img", "001.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := json.Marshal(upload.CreateRequest{Filename: "001.jpg", ContentType: "image/jpeg"})
+	resp = invoke[events.APIGatewayV2HTTPResponse](t, handlers["upload"], httpEvent("POST", "/upload-receipt", "", "application/json", req))
+	var cr upload.CreateResponse
+	if err := json.Unmarshal([]byte(resp.Body), &cr); err != nil || resp.StatusCode != http.StatusOK || cr.UploadURL == "" {
+		t.Fatalf("POST /upload-receipt: %d %s", resp.StatusCode, resp.Body)
+	}
+	put, _ := http.NewRequest(http.MethodPut, cr.UploadURL, bytes.NewReader(img1))
+	put.Header.Set("Content-Type", "image/jpeg")
+	pr, err := http.DefaultClient.Do(put)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Body.Close()
+	if pr.StatusCode != http.StatusOK {
+		t.Fatalf("presigned PUT: %s", pr.Status)
+	}
+	presigned := cr.ImageID
+
+	// 2. OCR. The presigned job may wait for its image (it is queued with a
+	// delay), so drain until both jobs are done.
+	ocrESM := esm{t, drv.queues.OCRJobs, handlers["ocr"]}
+	resultsESM := esm{t, drv.queues.OCRResults, handlers["process"]}
+	compactESM := esm{t, drv.queues.Compaction, handlers["compact"]}
+
+	// A malformed OCR result: permanent, so the process handler sends it to
+	// the dead-letter queue with its reason and reports success.
+	if _, err := queue.Send(ctx, drv.queues.OCRResults, `{"image_id": 42}`, nil); err != nil {
+		t.Fatal(err)
+	}
+	status := func(id string) upload.Status {
+		resp := invoke[events.APIGatewayV2HTTPResponse](t, handlers["upload"], httpEvent("GET", "/upload-status", "image_id="+url.QueryEscape(id), "", nil))
+		var st upload.Status
+		if err := json.Unmarshal([]byte(resp.Body), &st); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /upload-status: %d %s", resp.StatusCode, resp.Body)
+		}
+		return st
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		ocrESM.poll()
+		resultsESM.poll()
+		a, b := status(direct), status(presigned)
+		if a.ProcessingStage == "COMPLETED" && b.ProcessingStage == "COMPLETED" || a.FailureReason != "" || b.FailureReason != "" {
+			if a.FailureReason != "" || b.FailureReason != "" {
+				t.Fatalf("failed: %+v %+v", a, b)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not processed in time: %+v / %+v", a, b)
+		}
+	}
+	resultsESM.drain(time.Minute)
+	dead, err := drv.ports.Queue.OpenQueue(ctx, pipeline.QueueOCRResults+pipeline.DeadLetterSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl, err := dead.Receive(ctx, queue.ReceiveOptions{Max: 10, Wait: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dl) != 1 || dl[0].Body != `{"image_id": 42}` || dl[0].Attributes["failure_reason"] == "" {
+		t.Fatalf("ocr-results dead letters: %+v", dl)
+	}
+
+	// 3. Compaction, with a poisoned message in the same batches: it fails
+	// alone every time until SQS moves it to the dead-letter queue.
+	poison := `not a compaction message`
+	if _, err := queue.Send(ctx, drv.queues.Compaction, poison, nil); err != nil {
+		t.Fatal(err)
+	}
+	poisonFailures := 0
+	for end := time.Now().Add(2 * time.Minute); ; {
+		n, failed := compactESM.poll()
+		poisonFailures += len(failed)
+		if n == 0 {
+			break
+		}
+		if len(failed) > 1 {
+			t.Fatalf("%d records failed in one batch, want only the poisoned one", len(failed))
+		}
+		if time.Now().After(end) {
+			t.Fatal("compaction queue not drained")
+		}
+	}
+	if poisonFailures != pipeline.MaxReceiveCount {
+		t.Errorf("poisoned message failed %d times, want %d (maxReceiveCount) before redrive", poisonFailures, pipeline.MaxReceiveCount)
+	}
+	cdead, err := drv.ports.Queue.OpenQueue(ctx, pipeline.QueueCompaction+pipeline.DeadLetterSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl, err = cdead.Receive(ctx, queue.ReceiveOptions{Max: 10, Wait: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dl) != 1 || dl[0].Body != poison {
+		t.Fatalf("compaction dead letters: %+v", dl)
+	}
+
+	// 4. Search through the upload API's /search: the receipts' lines are
+	// found in the compacted collection on S3.
+	var sr pipeline.SearchResponse
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		resp = invoke[events.APIGatewayV2HTTPResponse](t, handlers["upload"], httpEvent("GET", "/search", "q=total&collection=lines&k=5", "", nil))
+		if err := json.Unmarshal([]byte(resp.Body), &sr); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /search: %d %s", resp.StatusCode, resp.Body)
+		}
+		if sr.Version > 0 && sr.PendingDeltas == 0 && len(sr.Results) > 0 || time.Now().After(end) {
+			break
+		}
+	}
+	if sr.Version == 0 || sr.PendingDeltas != 0 || len(sr.Results) == 0 {
+		t.Fatalf("search after compaction: %+v", sr)
+	}
+	images := map[string]bool{}
+	for _, r := range sr.Results {
+		images[strings.Split(r.ID, "#")[1]] = true
+	}
+	if !images[direct] && !images[presigned] {
+		t.Errorf("search results %v name neither image", sr.Results)
+	}
+	// Renditions landed in the assets bucket.
+	page, err := drv.ports.AssetsBlob.List(ctx, blob.ListOptions{Prefix: "assets/" + direct + "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Objects) == 0 {
+		t.Error("no renditions in the assets bucket")
+	}
+}
+
+func TestMain(m *testing.M) { awstest.Main(m) }

@@ -283,10 +283,21 @@ func (w *Worker) HandleMessages(ctx context.Context, raw []queue.Message) []erro
 		berrs := w.HandleBatch(ctx, good)
 		for j, i := range goodIdx {
 			errs[i] = berrs[j]
+			if errors.Is(errs[i], lease.ErrHeld) {
+				// Another compactor holds the collection and is merging
+				// this run's delta now: look again soon, when the retry
+				// finds the run complete, not after a whole visibility
+				// timeout. (Under Lambda the event source mapping decides.)
+				errs[i] = consumer.RetryAfter(errs[i], HeldRetry)
+			}
 		}
 	}
 	return errs
 }
+
+// HeldRetry is how soon a message whose collection another compactor holds
+// comes back.
+const HeldRetry = 5 * time.Second
 
 // HandleBatch is the compactor's core: for each message, nil when its run's
 // collections are merged and marked complete (delete it), or why not (leave

@@ -40,6 +40,23 @@ for p in $pkgs; do
 	} >>"$tmp"
 done
 
+# Lambda deployment sizes (goal: < 20 MB per zip).
+echo "== make lambda" >&2
+make -s lambda >/dev/null
+{
+	echo "## Lambda zips (\`make lambda\`: linux/arm64, -tags lambda.norpc, stripped)"
+	echo
+	echo "| zip | bytes | MB |"
+	echo "|---|---:|---:|"
+	for z in dist/*.zip; do
+		b=$(stat -c %s "$z")
+		echo "| $(basename "$z") | $b | $(awk -v b="$b" 'BEGIN {printf "%.1f", b/1048576}') |"
+	done
+	b=$(stat -c %s bin/lambda/bootstrap)
+	echo "| (bootstrap, uncompressed) | $b | $(awk -v b="$b" 'BEGIN {printf "%.1f", b/1048576}') |"
+	echo
+} >>"$tmp"
+
 if [ -f scripts/bench-notes.md ]; then cat scripts/bench-notes.md >>"$tmp"; fi
 mv "$tmp" "$out"
 trap - EXIT

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -346,3 +347,63 @@ func TestLambdaPipelineOnMoto(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { awstest.Main(m) }
+
+// TestAWSStartupErrors: a worker on AWS ports that cannot work stops at
+// start-up with one clear error, instead of hanging on its first poll.
+func TestAWSStartupErrors(t *testing.T) {
+	srv := awstest.Shared(t)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hang.Close()
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{
+			name: "no credentials",
+			env:  map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_SERVICE_ENDPOINT": hang.URL},
+			args: []string{"-items", "dynamodb://receipts?endpoint=" + srv.Endpoint},
+			want: "no AWS credentials",
+		},
+		{
+			name: "not a region",
+			env:  map[string]string{"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "useast1"},
+			args: []string{"-items", "dynamodb://receipts?endpoint=" + srv.Endpoint},
+			want: `"useast1" is not an AWS region`,
+		},
+		{
+			name: "table missing in this region",
+			env:  map[string]string{"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "eu-west-3"},
+			args: []string{"-items", "dynamodb://no-such-table?endpoint=" + srv.Endpoint},
+			want: "no-such-table",
+		},
+		{
+			name: "queues not deployed",
+			env:  map[string]string{"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"},
+			args: []string{"-queue", "sqs://not-deployed-?endpoint=" + srv.Endpoint},
+			want: "not-deployed-ocr-jobs",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+			t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+			t.Setenv("AWS_PROFILE", "")
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			args := append([]string{"worker", "-role", "compact", "-data", t.TempDir()}, tc.args...)
+			var out, errb bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			code := run(ctx, args, &out, &errb)
+			if code == 0 || ctx.Err() != nil {
+				t.Fatalf("exit %d (ctx %v), want a start-up failure; stderr %s", code, ctx.Err(), errb.String())
+			}
+			if !strings.Contains(errb.String(), tc.want) {
+				t.Errorf("stderr %q does not say %q", errb.String(), tc.want)
+			}
+		})
+	}
+}

@@ -10,8 +10,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -154,4 +158,30 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// SerialDynamoDB returns the endpoint of a proxy in front of the server
+// that passes DynamoDB requests to it one at a time, and every other
+// request at once. moto's DynamoDB is not safe under concurrent requests: a
+// cancelled TransactWriteItems restores the whole table from a copy taken
+// when it began, losing writes other clients made meanwhile. DynamoDB has
+// no such behaviour, so tests that write from many processes at once point
+// their items port here. Long polls (SQS) still run concurrently.
+func (s *Server) SerialDynamoDB(t testing.TB) string {
+	t.Helper()
+	target, err := url.Parse(s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
+			mu.Lock()
+			defer mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL
 }

@@ -649,6 +649,29 @@ func IndexByName(indexes []Index, name string) (Index, error) {
 	return Index{}, fmt.Errorf("unknown index %q (have %s): %w", name, strings.Join(names, ", "), tally.ErrInvalidArgument)
 }
 
+// CheckQuery applies a query's argument rules (a partition key, a
+// non-negative limit, a sort-key condition only on an index with a sort key
+// and with its values) so every adapter refuses the same queries with
+// tally.ErrInvalidArgument. ix is the queried index (the table's own key
+// for Index "").
+func CheckQuery(q Query, ix Index) error {
+	switch {
+	case q.PK == "":
+		return fmt.Errorf("empty partition key: %w", tally.ErrInvalidArgument)
+	case q.Limit < 0:
+		return fmt.Errorf("negative limit %d: %w", q.Limit, tally.ErrInvalidArgument)
+	case q.SK.Op != SKAny && ix.SK == "":
+		return fmt.Errorf("index %s has no sort key to narrow: %w", ix.Name, tally.ErrInvalidArgument)
+	case q.SK.Op != SKAny && q.SK.Value == "":
+		return fmt.Errorf("empty sort-key value: %w", tally.ErrInvalidArgument)
+	case q.SK.Op == SKBetween && q.SK.Value2 == "":
+		return fmt.Errorf("empty sort-key upper bound: %w", tally.ErrInvalidArgument)
+	case len(q.PK) > MaxPKBytes:
+		return fmt.Errorf("partition key is %d bytes, more than %d: %w", len(q.PK), MaxPKBytes, tally.ErrInvalidArgument)
+	}
+	return CheckSKCond(q.SK)
+}
+
 // CheckSKCond validates a sort-key condition.
 func CheckSKCond(c SKCond) error {
 	switch c.Op {

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"image"
 	"image/jpeg"
-	"image/png"
 	"io"
 	"log/slog"
 	"os"
@@ -127,19 +125,6 @@ func setup(t testing.TB, dir string, mod func(*process.Config)) *bundle {
 	return &bundle{dir: dir, items: tbl, blob: bs, queues: qs, dlq: dlq, vectors: vs, upload: up, worker: w}
 }
 
-func blankPNG(t testing.TB, w, h int) []byte {
-	t.Helper()
-	g := image.NewGray(image.Rect(0, 0, w, h))
-	for i := range g.Pix {
-		g.Pix[i] = 255
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, g); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // submitScan feeds the old system's real scan result through the external
 // OCR path (blank image of its size; seed varies the image bytes so each
 // call is a new image).
@@ -149,7 +134,7 @@ func (b *bundle) submitScan(t testing.TB, seed int) upload.Accepted {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := b.upload.SubmitOCR(context.Background(), "scan.png", blankPNG(t, 2480, 3508+seed), result, false)
+	acc, err := b.upload.SubmitOCR(context.Background(), "scan.png", fixtures.BlankPNG(t, 2480, 3508+seed), result, false)
 	if err != nil {
 		t.Fatal(err)
 	}

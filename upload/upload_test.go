@@ -8,7 +8,6 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
-	"image/png"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -123,19 +122,6 @@ func (b *bundle) do(t *testing.T, method, path, ct string, body io.Reader, out a
 	return resp.StatusCode
 }
 
-func pngBytes(t *testing.T, w, h int) []byte {
-	t.Helper()
-	img := image.NewGray(image.Rect(0, 0, w, h))
-	for i := range img.Pix {
-		img.Pix[i] = 255
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func fixture(t *testing.T, parts ...string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(fixtures.Path(t, parts...))
@@ -211,7 +197,7 @@ func TestPresignedURLExpires(t *testing.T) {
 	// Poll (bounded) until the URL has expired: then it must be refused.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		req, _ := http.NewRequest("PUT", resp.UploadURL, bytes.NewReader(pngBytes(t, 10, 10)))
+		req, _ := http.NewRequest("PUT", resp.UploadURL, bytes.NewReader(fixtures.BlankPNG(t, 10, 10)))
 		req.Header.Set("Content-Type", "image/png")
 		r, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -267,7 +253,7 @@ func gifBytes(t *testing.T) []byte {
 // hugePNG is a PNG header claiming 20000×20000 pixels.
 func hugePNG(t *testing.T) []byte {
 	t.Helper()
-	b := pngBytes(t, 1, 1)
+	b := fixtures.BlankPNG(t, 1, 1)
 	put := func(off int, v uint32) {
 		b[off], b[off+1], b[off+2], b[off+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
 	}
@@ -290,7 +276,7 @@ func TestDirectUpload(t *testing.T) {
 		file{"file", "notes.txt", []byte("not an image at all")},
 		file{"file", "anim.gif", gifBytes(t)},
 		file{"file", "huge.png", hugePNG(t)},
-		file{"file", "../../../x.png", pngBytes(t, 20, 20)},
+		file{"file", "../../../x.png", fixtures.BlankPNG(t, 20, 20)},
 	)
 	var resp upload.ReceiptsResponse
 	if code := b.do(t, "POST", "/receipts", ct, body, &resp); code != 200 {
@@ -345,7 +331,7 @@ func TestDirectUploadLimits(t *testing.T) {
 	if code := b.do(t, "POST", "/receipts", ct, body, &resp); code != 413 {
 		t.Errorf("oversized file: %d %+v, want 413", code, resp)
 	}
-	ct, body = multipartBody(t, file{"file", "a.png", pngBytes(t, 4, 4)}, file{"file", "big.png", bytes.Repeat([]byte{1}, 5000)})
+	ct, body = multipartBody(t, file{"file", "a.png", fixtures.BlankPNG(t, 4, 4)}, file{"file", "big.png", bytes.Repeat([]byte{1}, 5000)})
 	if code := b.do(t, "POST", "/receipts", ct, body, &resp); code != 413 && code != 200 {
 		t.Errorf("body over the limit: %d", code)
 	}
@@ -391,7 +377,7 @@ func TestSubmitExternalOCR(t *testing.T) {
 	b := setup(t, nil)
 	ctx := context.Background()
 	result := fixture(t, "portfolio", "scan_2f05267d.vision.json")
-	ct, body := multipartBody(t, file{"image", "scan.png", pngBytes(t, 2480, 3508)}, file{"result", "scan.json", result})
+	ct, body := multipartBody(t, file{"image", "scan.png", fixtures.BlankPNG(t, 2480, 3508)}, file{"result", "scan.json", result})
 	var acc upload.Accepted
 	if code := b.do(t, "POST", "/ocr-results", ct, body, &acc); code != 200 {
 		t.Fatalf("status %d %+v", code, acc)
@@ -425,9 +411,9 @@ func TestSubmitExternalOCR(t *testing.T) {
 		name  string
 		files []file
 	}{
-		{"malformed result", []file{{"image", "a.png", pngBytes(t, 50, 50)}, {"result", "r.json", []byte(`{"lines":[{"text":`)}}},
-		{"geometry out of range", []file{{"image", "a.png", pngBytes(t, 50, 51)}, {"result", "r.json", []byte(`{"lines":[{"text":"x","bounding_box":{"x":2,"y":0,"width":1,"height":1},"top_left":{"x":2,"y":0},"top_right":{"x":0,"y":0},"bottom_left":{"x":0,"y":0},"bottom_right":{"x":0,"y":0},"angle_degrees":0,"angle_radians":0,"confidence":1,"words":[]}]}`)}}},
-		{"no result part", []file{{"image", "a.png", pngBytes(t, 50, 52)}}},
+		{"malformed result", []file{{"image", "a.png", fixtures.BlankPNG(t, 50, 50)}, {"result", "r.json", []byte(`{"lines":[{"text":`)}}},
+		{"geometry out of range", []file{{"image", "a.png", fixtures.BlankPNG(t, 50, 51)}, {"result", "r.json", []byte(`{"lines":[{"text":"x","bounding_box":{"x":2,"y":0,"width":1,"height":1},"top_left":{"x":2,"y":0},"top_right":{"x":0,"y":0},"bottom_left":{"x":0,"y":0},"bottom_right":{"x":0,"y":0},"angle_degrees":0,"angle_radians":0,"confidence":1,"words":[]}]}`)}}},
+		{"no result part", []file{{"image", "a.png", fixtures.BlankPNG(t, 50, 52)}}},
 		{"not an image", []file{{"image", "a.png", []byte("text")}, {"result", "r.json", result}}},
 	} {
 		ct, body := multipartBody(t, tt.files...)

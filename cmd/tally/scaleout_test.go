@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"image"
-	"image/png"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -129,19 +127,6 @@ func startWorkers(t testing.TB, cfg config.Config, role string, n int) {
 	}
 }
 
-func blankPNG(t testing.TB, w, h int) []byte {
-	t.Helper()
-	g := image.NewGray(image.Rect(0, 0, w, h))
-	for i := range g.Pix {
-		g.Pix[i] = 255
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, g); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // scaleOut starts workers `tally worker` processes per role for process and
 // compact, submits receipts (the old system's real scan result through the
 // external-OCR path, each on an image of its own), waits until every
@@ -175,7 +160,7 @@ func scaleOut(t testing.TB, srv *awstest.Server, workers, receipts int) (time.Du
 	start := time.Now()
 	var ids []string
 	for i := range receipts {
-		acc, err := up.SubmitOCR(ctx, "scan.png", blankPNG(t, 248, 350+i), result, false)
+		acc, err := up.SubmitOCR(ctx, "scan.png", fixtures.BlankPNG(t, 248, 350+i), result, false)
 		if err != nil {
 			t.Fatal(err)
 		}

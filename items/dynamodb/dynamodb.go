@@ -939,24 +939,6 @@ func decodeToken(s string, q items.Query, ix items.Index) (map[string]types.Attr
 	return out, nil
 }
 
-func checkQuery(q items.Query, ix items.Index) error {
-	switch {
-	case q.PK == "":
-		return fmt.Errorf("empty partition key: %w", tally.ErrInvalidArgument)
-	case q.Limit < 0:
-		return fmt.Errorf("negative limit %d: %w", q.Limit, tally.ErrInvalidArgument)
-	case q.SK.Op != items.SKAny && ix.SK == "":
-		return fmt.Errorf("index %s has no sort key to narrow: %w", ix.Name, tally.ErrInvalidArgument)
-	case q.SK.Op != items.SKAny && q.SK.Value == "":
-		return fmt.Errorf("empty sort-key value: %w", tally.ErrInvalidArgument)
-	case q.SK.Op == items.SKBetween && q.SK.Value2 == "":
-		return fmt.Errorf("empty sort-key upper bound: %w", tally.ErrInvalidArgument)
-	case len(q.PK) > items.MaxPKBytes:
-		return fmt.Errorf("partition key is %d bytes, more than %d: %w", len(q.PK), items.MaxPKBytes, tally.ErrInvalidArgument)
-	}
-	return items.CheckSKCond(q.SK)
-}
-
 // keyCondition writes the KeyConditionExpression of q.
 func keyCondition(q items.Query, ix items.Index) (string, map[string]string, map[string]types.AttributeValue) {
 	names := map[string]string{"#pk": ix.PK}
@@ -992,7 +974,7 @@ func (t *Table) Query(ctx context.Context, q items.Query) (items.Page, error) {
 	if err != nil {
 		return items.Page{}, fmt.Errorf("dynamodb %s: query: %w", t.name, err)
 	}
-	if err := checkQuery(q, ix); err != nil {
+	if err := items.CheckQuery(q, ix); err != nil {
 		return items.Page{}, fmt.Errorf("dynamodb %s: query %s: %w", t.name, name, err)
 	}
 	limit := q.Limit

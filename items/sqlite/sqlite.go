@@ -756,7 +756,7 @@ func (t *Table) Query(ctx context.Context, q items.Query) (items.Page, error) {
 	if err != nil {
 		return items.Page{}, fmt.Errorf("query: %w", err)
 	}
-	if err := t.checkQuery(q, ix); err != nil {
+	if err := items.CheckQuery(q, ix); err != nil {
 		return items.Page{}, fmt.Errorf("query %s: %w", name, err)
 	}
 	limit := q.Limit
@@ -804,22 +804,6 @@ func (t *Table) Query(ctx context.Context, q items.Query) (items.Page, error) {
 		page.NextToken = encodeToken(last)
 	}
 	return page, nil
-}
-
-func (t *Table) checkQuery(q items.Query, ix items.Index) error {
-	switch {
-	case q.PK == "":
-		return fmt.Errorf("empty partition key: %w", tally.ErrInvalidArgument)
-	case q.Limit < 0:
-		return fmt.Errorf("negative limit %d: %w", q.Limit, tally.ErrInvalidArgument)
-	case q.SK.Op != items.SKAny && ix.SK == "":
-		return fmt.Errorf("index %s has no sort key to narrow: %w", ix.Name, tally.ErrInvalidArgument)
-	case q.SK.Op != items.SKAny && q.SK.Value == "":
-		return fmt.Errorf("empty sort-key value: %w", tally.ErrInvalidArgument)
-	case q.SK.Op == items.SKBetween && q.SK.Value2 == "":
-		return fmt.Errorf("empty sort-key upper bound: %w", tally.ErrInvalidArgument)
-	}
-	return items.CheckSKCond(q.SK)
 }
 
 // buildQuery writes the page query. Each page is one index range scan:

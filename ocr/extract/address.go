@@ -1,7 +1,6 @@
 package extract
 
 import (
-	"regexp"
 	"strings"
 
 	"github.com/tallyhq/tally/ocr"
@@ -26,35 +25,35 @@ const (
 var (
 	// A street that ends its line, or is followed on it by city, state and
 	// ZIP code; the alternative keeps "2 DIET DR PEPPER" out.
-	reStreet = regexp.MustCompile(`(?m)` + street + `(?:,?[ \t]+` + city + `,?[ \t]+` + stateZip + `|[ \t,]*$)`)
+	reStreet = lazyRegexp(`(?m)` + street + `(?:,?[ \t]+` + city + `,?[ \t]+` + stateZip + `|[ \t,]*$)`)
 	// "New Orleans, LA 70130" or "WESTLAKE CA 91360" (the city is required
 	// on its own).
-	reCityStateZip = regexp.MustCompile(city + `,?[ \t]+` + stateZip)
+	reCityStateZip = lazyRegexp(city + `,?[ \t]+` + stateZip)
 	// "California 91362" or "CA 91362" at the start of a line, after a city
 	// line.
-	reStateZipLine = regexp.MustCompile(`^[ \t]*` + stateZip)
+	reStateZipLine = lazyRegexp(`^[ \t]*` + stateZip)
 	// A line holding only a city name ("Westlake Village.").
-	reCityLine = regexp.MustCompile(`^[ \t]*` + city + `[ \t]*[.,]?[ \t]*$`)
+	reCityLine = lazyRegexp(`^[ \t]*` + city + `[ \t]*[.,]?[ \t]*$`)
 )
 
 // Malaysian addresses.
 var (
 	// A five-digit postcode followed by a place name, or ending its line.
-	rePostcode = regexp.MustCompile(`\d{5}`)
+	rePostcode = lazyRegexp(`\d{5}`)
 	// Words that make a line part of an address.
-	reMalaysianAddressWord = regexp.MustCompile(`(?i)\b(?:jalan|jln|lorong|lrg|persiaran|lebuh|lebuhraya|taman|tmn|bandar|kawasan|perindustrian|kampung|kg|batu|seksyen|blok|block|level|tingkat|bangunan|wisma|menara|plaza|kompleks|pusat|lot|ss|usj|pjs|jaya|mukim)\b`)
+	reMalaysianAddressWord = lazyRegexp(`(?i)\b(?:jalan|jln|lorong|lrg|persiaran|lebuh|lebuhraya|taman|tmn|bandar|kawasan|perindustrian|kampung|kg|batu|seksyen|blok|block|level|tingkat|bangunan|wisma|menara|plaza|kompleks|pusat|lot|ss|usj|pjs|jaya|mukim)\b`)
 	// A line that starts with a house, lot or floor number.
 	// ("NO.53", "LOT 1851-A", "27,JALAN", "75. JALAN"; not "3.50" or "8,99").
-	reHouseNumber = regexp.MustCompile(`(?i)^(?:(?:no|lot|level|blok|block|unit|pt|p\.t)\b[ \t.:]*\d|\d{1,5}[A-Z]?(?:-\d+[A-Z]?)*[ \t]*,[ \t]*(?:[^0-9 \t]|$)|\d{1,5}[A-Z]?(?:-\d+[A-Z]?)*[ \t.,]*(?:jalan|jln|lorong|persiaran|taman|tmn|batu)\b)`)
+	reHouseNumber = lazyRegexp(`(?i)^(?:(?:no|lot|level|blok|block|unit|pt|p\.t)\b[ \t.:]*\d|\d{1,5}[A-Z]?(?:-\d+[A-Z]?)*[ \t]*,[ \t]*(?:[^0-9 \t]|$)|\d{1,5}[A-Z]?(?:-\d+[A-Z]?)*[ \t.,]*(?:jalan|jln|lorong|persiaran|taman|tmn|batu)\b)`)
 	// A US state just before a five-digit number makes it a ZIP code.
-	reUSStateBefore = regexp.MustCompile(`(?:\b(?:` + stateCodes + `)|(?i:` + stateNames + `))\.?,?[ \t]*$`)
+	reUSStateBefore = lazyRegexp(`(?:\b(?:` + stateCodes + `)|(?i:` + stateNames + `))\.?,?[ \t]*$`)
 	// Lines that are not part of an address even when they contain an
 	// address word: company names, registration numbers, contact lines.
-	reNotAddress = regexp.MustCompile(`(?i)\b(?:sdn|bhd|bnd|s/b|enterprise|trading|company|co\.?[ \t]*reg|gst|tel|fax|phone|invoice|receipt|cashier|date|total)\b|^\(?[A-Z]{0,3}\d{5,}-?[A-Z]?\)?$`)
+	reNotAddress = lazyRegexp(`(?i)\b(?:sdn|bhd|bnd|s/b|enterprise|trading|company|co\.?[ \t]*reg|gst|tel|fax|phone|invoice|receipt|cashier|date|total)\b|^\(?[A-Z]{0,3}\d{5,}-?[A-Z]?\)?$`)
 	// Where a place name after a postcode stops.
-	rePlaceStop = regexp.MustCompile(`(?i)\b(?:tel|fax|phone|gst|h/p|hp)\b|\d`)
+	rePlaceStop = lazyRegexp(`(?i)\b(?:tel|fax|phone|gst|h/p|hp)\b|\d`)
 	// State and country words that may follow on their own line.
-	reStateLine = regexp.MustCompile(`(?i)^[ \t(]*(?:(?:johor|kedah|kelantan|melaka|malacca|negeri|sembilan|pahang|perak|perlis|pulau|pinang|penang|sabah|sarawak|selangor|terengganu|kuala|lumpur|kl|putrajaya|labuan|wilayah|persekutuan|malaysia|darul|ehsan|takzim|aman|makmur|naim|khusus|ridzuan|d\.[ \t]*e|w\.[ \t]*p|bahru)[ \t.,)]*)+$`)
+	reStateLine = lazyRegexp(`(?i)^[ \t(]*(?:(?:johor|kedah|kelantan|melaka|malacca|negeri|sembilan|pahang|perak|perlis|pulau|pinang|penang|sabah|sarawak|selangor|terengganu|kuala|lumpur|kl|putrajaya|labuan|wilayah|persekutuan|malaysia|darul|ehsan|takzim|aman|makmur|naim|khusus|ridzuan|d\.[ \t]*e|w\.[ \t]*p|bahru)[ \t.,)]*)+$`)
 )
 
 // maxAddressLines bounds how far an address may extend above its postcode
@@ -84,19 +83,19 @@ func findUSAddresses(d *document) []Match {
 		lineText := text[ln.start:ln.end]
 		hasZip := hasDigitRun(lineText, 5)
 		if hasZip || endsWithStreetWord(lineText) {
-			for _, loc := range reStreet.FindAllStringIndex(lineText, -1) {
+			for _, loc := range reStreet().FindAllStringIndex(lineText, -1) {
 				start, end := ln.start+loc[0], ln.start+loc[1]
 				if !numericBoundaryBefore(text, start) {
 					continue
 				}
-				if !reCityStateZipEnd.MatchString(text[start:end]) {
+				if !reCityStateZipEnd().MatchString(text[start:end]) {
 					end = continueUSAddress(d, li, end)
 				}
 				add(start, end)
 			}
 		}
 		if hasZip {
-			for _, loc := range reCityStateZip.FindAllStringIndex(lineText, -1) {
+			for _, loc := range reCityStateZip().FindAllStringIndex(lineText, -1) {
 				if start := ln.start + loc[0]; wordBoundaryBefore(text, start) {
 					add(start, ln.start+loc[1])
 				}
@@ -144,8 +143,8 @@ func hasDigitRun(s string, n int) bool {
 	return false
 }
 
-// reCityStateZipEnd tells a street match that already holds its city.
-var reCityStateZipEnd = regexp.MustCompile(stateZip + `$`)
+// reCityStateZipEnd() tells a street match that already holds its city.
+var reCityStateZipEnd = lazyRegexp(stateZip + `$`)
 
 // continueUSAddress extends a street ending line li at end over the next
 // line when it is "City, ST 12345", or over the next two when they are a
@@ -158,15 +157,15 @@ func continueUSAddress(d *document, li, end int) int {
 	}
 	next := d.lines[ni]
 	nextText := text[next.start:next.end]
-	if loc := reCityStateZip.FindStringIndex(nextText); loc != nil && strings.TrimSpace(nextText[:loc[0]]) == "" {
+	if loc := reCityStateZip().FindStringIndex(nextText); loc != nil && strings.TrimSpace(nextText[:loc[0]]) == "" {
 		return next.start + loc[1]
 	}
-	if loc := reStateZipLine.FindStringIndex(nextText); loc != nil {
+	if loc := reStateZipLine().FindStringIndex(nextText); loc != nil {
 		return next.start + loc[1]
 	}
-	if ai := d.next(ni); ai >= 0 && reCityLine.MatchString(nextText) {
+	if ai := d.next(ni); ai >= 0 && reCityLine().MatchString(nextText) {
 		after := d.lines[ai]
-		if loc := reStateZipLine.FindStringIndex(text[after.start:after.end]); loc != nil {
+		if loc := reStateZipLine().FindStringIndex(text[after.start:after.end]); loc != nil {
 			return after.start + loc[1]
 		}
 	}
@@ -222,7 +221,7 @@ func postcodeBlockAt(d *document, li int) (first, last, end int, ok bool) {
 	// What precedes the postcode on its line must not be a company or
 	// contact line ("GST NO: 12345 ...") nor a US state (a ZIP code).
 	before := lineText[:pc-5]
-	if reNotAddress.MatchString(before) && !reHouseNumber.MatchString(before) || reUSStateBefore.MatchString(before) {
+	if reNotAddress().MatchString(before) && !reHouseNumber().MatchString(before) || reUSStateBefore().MatchString(before) {
 		return 0, 0, 0, false
 	}
 	first = li
@@ -236,7 +235,7 @@ func postcodeBlockAt(d *document, li int) (first, last, end int, ok bool) {
 	placeStart := line.start + pc
 	rest := text[placeStart:line.end]
 	place := rest
-	if loc := rePlaceStop.FindStringIndex(place); loc != nil {
+	if loc := rePlaceStop().FindStringIndex(place); loc != nil {
 		place = place[:loc[0]]
 	}
 	placeName := strings.Trim(place, " \t,.")
@@ -254,7 +253,7 @@ func postcodeBlockAt(d *document, li int) (first, last, end int, ok bool) {
 	}
 	if ni := d.next(last); (placeEndsLine || last > li) && ni >= 0 {
 		next := d.trimmed(ni)
-		if reStateLine.MatchString(text[next.start:next.end]) {
+		if reStateLine().MatchString(text[next.start:next.end]) {
 			last = ni
 			end = next.end
 		}
@@ -262,7 +261,7 @@ func postcodeBlockAt(d *document, li int) (first, last, end int, ok bool) {
 	// A postcode with nothing address-like around it is a number, not an
 	// address.
 	firstLine := d.trimmed(first)
-	if !reMalaysianAddressWord.MatchString(text[firstLine.start:end]) && !reHouseNumber.MatchString(text[firstLine.start:firstLine.end]) {
+	if !reMalaysianAddressWord().MatchString(text[firstLine.start:end]) && !reHouseNumber().MatchString(text[firstLine.start:firstLine.end]) {
 		return 0, 0, 0, false
 	}
 	return first, last, end, true
@@ -275,14 +274,14 @@ func streetBlockAt(d *document, li int, covered []bool) (last, end int, ok bool)
 	text := d.text
 	line := d.trimmed(li)
 	lineText := text[line.start:line.end]
-	if !reHouseNumber.MatchString(lineText) || !reStreetWordMY.MatchString(lineText) || reNotAddress.MatchString(lineText) {
+	if !reHouseNumber().MatchString(lineText) || !reStreetWordMY().MatchString(lineText) || reNotAddress().MatchString(lineText) {
 		return 0, 0, false
 	}
 	last, end = li, line.end
 	for k, n := d.next(li), 2; k >= 0 && n <= maxAddressLines && !covered[k]; k, n = d.next(k), n+1 {
 		t := d.trimmed(k)
 		lt := text[t.start:t.end]
-		if !addressLike(lt) || reHouseNumber.MatchString(lt) {
+		if !addressLike(lt) || reHouseNumber().MatchString(lt) {
 			break
 		}
 		last, end = k, t.end
@@ -290,15 +289,15 @@ func streetBlockAt(d *document, li int, covered []bool) (last, end int, ok bool)
 	return last, end, true
 }
 
-// reStreetWordMY is the street part of a Malaysian address.
-var reStreetWordMY = regexp.MustCompile(`(?i)\b(?:jalan|jln|lorong|lrg|persiaran|lebuh|lebuhraya)\b`)
+// reStreetWordMY() is the street part of a Malaysian address.
+var reStreetWordMY = lazyRegexp(`(?i)\b(?:jalan|jln|lorong|lrg|persiaran|lebuh|lebuhraya)\b`)
 
 // postcodeIn finds a Malaysian postcode in a line: five digits standing
 // alone (not part of a longer number, a price or a code), followed by a place
 // name or by the end of the line. It returns the offset just after the
 // postcode.
 func postcodeIn(line string) (int, bool) {
-	for _, loc := range rePostcode.FindAllStringIndex(line, -1) {
+	for _, loc := range rePostcode().FindAllStringIndex(line, -1) {
 		s, e := loc[0], loc[1]
 		if s > 0 && (isAlnum(line[s-1]) || line[s-1] == '.' || line[s-1] == '-' || line[s-1] == '/' || line[s-1] == '#') {
 			continue
@@ -321,20 +320,20 @@ func addressLike(line string) bool {
 	if line == "" {
 		return false
 	}
-	if reHouseNumber.MatchString(line) {
+	if reHouseNumber().MatchString(line) {
 		return !strings.Contains(strings.ToUpper(line), "SDN")
 	}
-	if reNotAddress.MatchString(line) {
+	if reNotAddress().MatchString(line) {
 		return false
 	}
-	return reMalaysianAddressWord.MatchString(line) || strings.HasSuffix(line, ",")
+	return reMalaysianAddressWord().MatchString(line) || strings.HasSuffix(line, ",")
 }
 
 // isPlaceLine reports whether a line is a place name only (letters, spaces
 // and punctuation, no digits), as after a postcode that ends its line.
 func isPlaceLine(text string, s span) bool {
 	line := text[s.start:s.end]
-	if line == "" || reNotAddress.MatchString(line) || len(strings.Fields(line)) > 6 {
+	if line == "" || reNotAddress().MatchString(line) || len(strings.Fields(line)) > 6 {
 		return false
 	}
 	for i := 0; i < len(line); i++ {

@@ -1,7 +1,6 @@
 package extract
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,18 +24,18 @@ const monthNames = `(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|
 
 var (
 	// 2018-12-25, 2018/12/25, 2018.12.25
-	reDateYMD = regexp.MustCompile(`(\d{4})([-/.])(\d{1,2})([-/.])(\d{1,2})`)
+	reDateYMD = lazyRegexp(`(\d{4})([-/.])(\d{1,2})([-/.])(\d{1,2})`)
 	// 25/12/2018, 12-28-2017, 25.12.18 (both separators must agree; checked
 	// in code since RE2 has no back-references)
-	reDateNumeric = regexp.MustCompile(`(\d{1,2})([-/.])(\d{1,2})([-/.])(\d{4}|\d{2})`)
+	reDateNumeric = lazyRegexp(`(\d{1,2})([-/.])(\d{1,2})([-/.])(\d{4}|\d{2})`)
 	// Oct 21, 2022; January 5 2024; Sept. 3rd, '24
-	reDateMonthFirst = regexp.MustCompile(`(?i)\b` + monthNames + `\.?[ \t]*(\d{1,2})(?:st|nd|rd|th)?(?:[ \t]*,[ \t]*|[ \t]+)(\d{4}|'\d{2})`)
+	reDateMonthFirst = lazyRegexp(`(?i)\b` + monthNames + `\.?[ \t]*(\d{1,2})(?:st|nd|rd|th)?(?:[ \t]*,[ \t]*|[ \t]+)(\d{4}|'\d{2})`)
 	// 05 JAN 2024; 5-Jan-24; 21 October, 2022; 05JAN2024
-	reDateDayFirst = regexp.MustCompile(`(?i)(\d{1,2})(?:st|nd|rd|th)?[ \t]*[-/ .]?[ \t]*` + monthNames + `\.?(?:[ \t]*[-/ ,.][ \t]*|[ \t]*)(\d{4}|\d{2})`)
+	reDateDayFirst = lazyRegexp(`(?i)(\d{1,2})(?:st|nd|rd|th)?[ \t]*[-/ .]?[ \t]*` + monthNames + `\.?(?:[ \t]*[-/ ,.][ \t]*|[ \t]*)(\d{4}|\d{2})`)
 	// A time right after a date: 8:13:39 PM, 20:49, 22:17PM, 13 : 58.
-	reTimeAfter = regexp.MustCompile(`^[ \t]*,?[ \t]*(\d{1,2})[ \t]*:[ \t]*(\d{2})(?:[ \t]*:[ \t]*(\d{2}))?(?:[ \t]*([AaPp])\.?[Mm]\.?)?`)
+	reTimeAfter = lazyRegexp(`^[ \t]*,?[ \t]*(\d{1,2})[ \t]*:[ \t]*(\d{2})(?:[ \t]*:[ \t]*(\d{2}))?(?:[ \t]*([AaPp])\.?[Mm]\.?)?`)
 	// Cues that a receipt prints day-first dates.
-	reDayFirstCue = regexp.MustCompile(`(?i)\b(?:sdn\.?[ \t]*bhd|s/b|jalan|jln|taman|selangor|johor|kuala lumpur|malaysia|gst[ \t]*(?:id|no|reg))\b|\bRM[ \t]?\d`)
+	reDayFirstCue = lazyRegexp(`(?i)\b(?:sdn\.?[ \t]*bhd|s/b|jalan|jln|taman|selangor|johor|kuala lumpur|malaysia|gst[ \t]*(?:id|no|reg))\b|\bRM[ \t]?\d`)
 )
 
 // dateCandidate is a date found before the choice between day-first and
@@ -55,7 +54,7 @@ func findDates(d *document) []Match {
 	text := d.text
 	var cands []dateCandidate
 
-	for _, loc := range findAll(reDateYMD, text, func(loc []int) bool {
+	for _, loc := range findAll(reDateYMD(), text, func(loc []int) bool {
 		return text[loc[4]:loc[5]] == text[loc[8]:loc[9]] && numericBoundary(text, loc[0], loc[1])
 	}) {
 		y, _ := strconv.Atoi(text[loc[2]:loc[3]])
@@ -65,7 +64,7 @@ func findDates(d *document) []Match {
 			cands = append(cands, dateCandidate{start: loc[0], end: loc[1], year: y, a: m, b: day, fixed: true})
 		}
 	}
-	for _, loc := range findAll(reDateNumeric, text, func(loc []int) bool {
+	for _, loc := range findAll(reDateNumeric(), text, func(loc []int) bool {
 		return text[loc[4]:loc[5]] == text[loc[8]:loc[9]] && numericBoundary(text, loc[0], loc[1])
 	}) {
 		a, _ := strconv.Atoi(text[loc[2]:loc[3]])
@@ -81,7 +80,7 @@ func findDates(d *document) []Match {
 		}
 		cands = append(cands, dateCandidate{start: loc[0], end: loc[1], year: y, a: a, b: b})
 	}
-	for _, loc := range findAll(reDateMonthFirst, text, func(loc []int) bool {
+	for _, loc := range findAll(reDateMonthFirst(), text, func(loc []int) bool {
 		return wordBoundaryBefore(text, loc[0]) && wordBoundaryAfter(text, loc[1]) && numericBoundaryAfter(text, loc[1])
 	}) {
 		m := monthNumber(text[loc[2]:loc[3]])
@@ -91,7 +90,7 @@ func findDates(d *document) []Match {
 			cands = append(cands, dateCandidate{start: loc[0], end: loc[1], year: y, a: m, b: day, fixed: true})
 		}
 	}
-	for _, loc := range findAll(reDateDayFirst, text, func(loc []int) bool {
+	for _, loc := range findAll(reDateDayFirst(), text, func(loc []int) bool {
 		return numericBoundaryBefore(text, loc[0]) && wordBoundaryAfter(text, loc[1]) && numericBoundaryAfter(text, loc[1])
 	}) {
 		day, _ := strconv.Atoi(text[loc[2]:loc[3]])
@@ -143,7 +142,7 @@ func readsDayFirst(text string, cands []dateCandidate) bool {
 	if dayFirst != monthFirst {
 		return dayFirst > monthFirst
 	}
-	return reDayFirstCue.MatchString(text)
+	return reDayFirstCue().MatchString(text)
 }
 
 // timeAfter looks for a time right after a date ending at end: on the same
@@ -160,18 +159,18 @@ func timeAfter(d *document, end int) (newEnd, hour, minute, second int, ok bool)
 			return end, 0, 0, 0, false
 		}
 		next := d.lines[ni]
-		if loc := reTimeAfter.FindStringSubmatchIndex(text[next.start:next.end]); loc != nil {
+		if loc := reTimeAfter().FindStringSubmatchIndex(text[next.start:next.end]); loc != nil {
 			return parseTime(text, next.start, loc, end)
 		}
 		return end, 0, 0, 0, false
 	}
-	if loc := reTimeAfter.FindStringSubmatchIndex(rest); loc != nil {
+	if loc := reTimeAfter().FindStringSubmatchIndex(rest); loc != nil {
 		return parseTime(text, end, loc, end)
 	}
 	return end, 0, 0, 0, false
 }
 
-// parseTime reads the time matched by reTimeAfter at base+loc; it rejects
+// parseTime reads the time matched by reTimeAfter() at base+loc; it rejects
 // impossible times and times glued to more digits (13:29:0012).
 func parseTime(text string, base int, loc []int, dateEnd int) (newEnd, hour, minute, second int, ok bool) {
 	for i := range loc {

@@ -3,6 +3,7 @@ package extract
 import (
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/tallyhq/tally/ocr"
 )
@@ -11,16 +12,16 @@ var (
 	// North American numbers need separators or parentheses, so that bare
 	// ten-digit product codes and reference numbers are not phones:
 	// (805) 497-1921, 805-497-1921, 805.497.1921, 805 497 1921, +1 877-276-9637.
-	reNANP = regexp.MustCompile(`(?:\+?1[ \t]*[-.]?[ \t]*)?(?:\([2-9]\d{2}\)[ \t]*[-.]?[ \t]*|[2-9]\d{2}(?:[ \t]*[-.][ \t]*|[ \t]))[2-9]\d{2}(?:[ \t]*[-.][ \t]*|[ \t])\d{4}`)
+	reNANP = lazyRegexp(`(?:\+?1[ \t]*[-.]?[ \t]*)?(?:\([2-9]\d{2}\)[ \t]*[-.]?[ \t]*|[2-9]\d{2}(?:[ \t]*[-.][ \t]*|[ \t]))[2-9]\d{2}(?:[ \t]*[-.][ \t]*|[ \t])\d{4}`)
 	// Malaysian numbers as receipts print them: an area or mobile prefix
 	// starting with 0, a dash, then the subscriber number
 	// (03-7726 8688, 07-3507405, 012 - 6651783, 03-4162-2318).
-	reMalaysian = regexp.MustCompile(`0\d{1,2}[ \t]*-[ \t]*\d{3,4}(?:[ \t]*-[ \t]*|[ \t])?\d{3,4}`)
+	reMalaysian = lazyRegexp(`0\d{1,2}[ \t]*-[ \t]*\d{3,4}(?:[ \t]*-[ \t]*|[ \t])?\d{3,4}`)
 	// International numbers written with a country code: +60 3-7726 8688.
-	reInternational = regexp.MustCompile(`\+\d{1,3}(?:[ \t]*-?[ \t]*\(\d{1,4}\))?(?:[ \t]*-?[ \t]*\d{1,4}){2,5}`)
+	reInternational = lazyRegexp(`\+\d{1,3}(?:[ \t]*-?[ \t]*\(\d{1,4}\))?(?:[ \t]*-?[ \t]*\d{1,4}){2,5}`)
 	// Any number after a phone label: TEL: 07-3507405, PHONE 5551234,
 	// TEL NO. 03-4162-2318, TEL/FAX : 03-51213881.
-	rePhoneLabel = regexp.MustCompile(`(?i)\b(?:tel(?:ephone)?(?:/fax)?|phone|ph|hp|h/p|mobile|mob|fax|call)(?:[ \t]*no)?[ \t]*[.:#]?[ \t]*(\+?\(?\d[\d \t().-]{5,20}\d)`)
+	rePhoneLabel = lazyRegexp(`(?i)\b(?:tel(?:ephone)?(?:/fax)?|phone|ph|hp|h/p|mobile|mob|fax|call)(?:[ \t]*no)?[ \t]*[.:#]?[ \t]*(\+?\(?\d[\d \t().-]{5,20}\d)`)
 )
 
 // findPhones returns the phone numbers in text. Fax numbers count: they are
@@ -30,24 +31,24 @@ func findPhones(text string) []Match {
 	add := func(start, end int) {
 		out = append(out, Match{Type: ocr.ExtractPhone, Value: joinedValue(text, start, end), Start: start, End: end})
 	}
-	for _, loc := range findAll(reNANP, text, func(loc []int) bool {
+	for _, loc := range findAll(reNANP(), text, func(loc []int) bool {
 		return phoneBoundary(text, loc[0], loc[1])
 	}) {
 		add(loc[0], loc[1])
 	}
-	for _, loc := range findAll(reMalaysian, text, func(loc []int) bool {
+	for _, loc := range findAll(reMalaysian(), text, func(loc []int) bool {
 		n := countDigits(text[loc[0]:loc[1]])
 		return n >= 9 && n <= 11 && phoneBoundary(text, loc[0], loc[1])
 	}) {
 		add(loc[0], loc[1])
 	}
-	for _, loc := range findAll(reInternational, text, func(loc []int) bool {
+	for _, loc := range findAll(reInternational(), text, func(loc []int) bool {
 		n := countDigits(text[loc[0]:loc[1]])
 		return n >= 8 && n <= 15 && phoneBoundary(text, loc[0], loc[1])
 	}) {
 		add(loc[0], loc[1])
 	}
-	for _, loc := range findAll(rePhoneLabel, text, func(loc []int) bool {
+	for _, loc := range findAll(rePhoneLabel(), text, func(loc []int) bool {
 		if !wordBoundaryBefore(text, loc[0]) {
 			return false
 		}
@@ -150,4 +151,11 @@ var tollFreeAreaCodes = map[string]bool{
 // toll-free North American number.
 func IsTollFree(e164 string) bool {
 	return len(e164) == 12 && strings.HasPrefix(e164, "+1") && tollFreeAreaCodes[e164[2:5]]
+}
+
+// lazyRegexp compiles a pattern on first use, not at program start: the
+// package has two dozen patterns, and compiling them all in init cost every
+// tally process ~5 ms before it could do anything.
+func lazyRegexp(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
 }

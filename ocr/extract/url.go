@@ -13,9 +13,9 @@ import (
 const commonTLDs = `com|net|org|co|io|my|us|ca|uk|au|nz|sg|in|biz|info|edu|gov|app|shop|store|online|site|me|tv|ly`
 
 var (
-	reURLScheme = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"'` + "`" + `]+`)
-	reURLWWW    = regexp.MustCompile(`(?i)\bwww\.[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:[/?#][^\s<>"'` + "`" + `]*)?`)
-	reURLBare   = regexp.MustCompile(`(?i)\b[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.(?:` + commonTLDs + `)\b(?:/[^\s<>"'` + "`" + `]*)?`)
+	reURLScheme = lazyRegexp(`(?i)\bhttps?://[^\s<>"'` + "`" + `]+`)
+	reURLWWW    = lazyRegexp(`(?i)\bwww\.[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:[/?#][^\s<>"'` + "`" + `]*)?`)
+	reURLBare   = lazyRegexp(`(?i)\b[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.(?:` + commonTLDs + `)\b(?:/[^\s<>"'` + "`" + `]*)?`)
 )
 
 // findURLs returns the web addresses in text. E-mail addresses are not web
@@ -36,12 +36,12 @@ func findURLs(text string) []Match {
 	notEmail := func(loc []int) bool {
 		return wordBoundaryBefore(text, loc[0]) && (loc[0] == 0 || (text[loc[0]-1] != '@' && text[loc[0]-1] != '.' && text[loc[0]-1] != '-'))
 	}
-	for _, re := range []*regexp.Regexp{reURLScheme, reURLWWW} {
+	for _, re := range []*regexp.Regexp{reURLScheme(), reURLWWW()} {
 		for _, loc := range findAll(re, text, notEmail) {
 			add(loc[0], loc[1])
 		}
 	}
-	for _, loc := range findAll(reURLBare, text, func(loc []int) bool {
+	for _, loc := range findAll(reURLBare(), text, func(loc []int) bool {
 		if !notEmail(loc) || (loc[1] < len(text) && text[loc[1]] == '@') {
 			return false
 		}

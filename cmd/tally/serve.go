@@ -184,9 +184,10 @@ func healthHandler(cfg config.Config, p *ports, qs pipeline.Queues, cache *vecto
 		h := health{
 			Status:  "ok",
 			Version: tally.Version,
-			Ports:   map[string]string{"queue": cfg.QueueURL, "blob": cfg.BlobURL, "items": cfg.ItemsURL},
-			Checks:  map[string]string{},
-			Queues:  map[string]queueHealth{},
+			Ports: map[string]string{"queue": cfg.QueueURL, "blob": cfg.BlobURL, "items": cfg.ItemsURL,
+				"vector_blob": cfg.VectorBlobURL, "assets_blob": cfg.AssetsBlobURL},
+			Checks: map[string]string{},
+			Queues: map[string]queueHealth{},
 		}
 		mode, why := cache.Mode()
 		h.Vectors = vectorHealth{Mode: string(mode), Reason: why, Embedder: p.Embedder.Model()}

@@ -221,19 +221,6 @@ func (r request) valuesOrNil() map[string]types.AttributeValue {
 	return r.values
 }
 
-// condition parses a Cond on its own (every placeholder must be used by it).
-func condition(c items.Cond) (*expr.Condition, error) {
-	env, err := expr.NewEnv(c.Names, c.Values)
-	if err != nil {
-		return nil, err
-	}
-	cond, err := env.Condition(c.Expr)
-	if err != nil {
-		return nil, err
-	}
-	return cond, env.Done()
-}
-
 // writeRequest builds the condition of a Put, Delete or check so that an
 // expired item counts as absent: a condition that holds on an absent item
 // also holds on an expired one; any other must also find the item live.
@@ -265,25 +252,13 @@ type compiledUpdate struct {
 }
 
 func (t *Table) compileUpdate(update, cond string, names map[string]string, values map[string]any) (compiledUpdate, error) {
-	env, err := expr.NewEnv(names, values)
-	if err != nil {
-		return compiledUpdate{}, err
-	}
 	cu := compiledUpdate{expr: update, cond: cond, names: names, values: values}
-	if cu.update, err = env.Update(update); err != nil {
-		return compiledUpdate{}, err
-	}
-	if cu.parsedC, err = env.Condition(cond); err != nil {
-		return compiledUpdate{}, err
-	}
-	if err := env.Done(); err != nil {
+	var err error
+	if cu.update, cu.parsedC, err = expr.ParseUpdate(update, cond, names, values); err != nil {
 		return compiledUpdate{}, err
 	}
 	targets := map[string]bool{}
 	for _, a := range cu.update.Targets() {
-		if a == items.AttrPK || a == items.AttrSK {
-			return compiledUpdate{}, fmt.Errorf("cannot update %s: it is part of the key: %w", a, tally.ErrInvalidArgument)
-		}
 		targets[a] = true
 	}
 	// DynamoDB rejects an update that gives an index key attribute a value
@@ -395,7 +370,7 @@ func (t *Table) Put(ctx context.Context, item items.Item, cond items.Cond) error
 	}
 	key := it.Key()
 	op := "put " + keyString(key)
-	parsed, err := condition(cond)
+	parsed, err := expr.ParseCond(cond)
 	if err != nil {
 		return fmt.Errorf("dynamodb %s: %s: %w", t.name, op, err)
 	}
@@ -424,7 +399,7 @@ func (t *Table) Delete(ctx context.Context, key items.Key, cond items.Cond) erro
 		return fmt.Errorf("dynamodb %s: delete: %w", t.name, err)
 	}
 	op := "delete " + keyString(key)
-	parsed, err := condition(cond)
+	parsed, err := expr.ParseCond(cond)
 	if err != nil {
 		return fmt.Errorf("dynamodb %s: %s: %w", t.name, op, err)
 	}
@@ -809,7 +784,7 @@ func (t *Table) prepareAction(w items.Write) (txAction, error) {
 			return a, err
 		}
 		a.key = it.Key()
-		if a.parsed, err = condition(w.Cond); err != nil {
+		if a.parsed, err = expr.ParseCond(w.Cond); err != nil {
 			return a, err
 		}
 		a.item, err = encodeItem(it)
@@ -817,7 +792,7 @@ func (t *Table) prepareAction(w items.Write) (txAction, error) {
 		if err = items.CheckKey(w.Key); err != nil {
 			return a, err
 		}
-		if a.parsed, err = condition(w.Cond); err != nil {
+		if a.parsed, err = expr.ParseCond(w.Cond); err != nil {
 			return a, err
 		}
 		if w.Kind == items.WriteCheck && a.parsed == nil {

@@ -330,19 +330,6 @@ func (t *Table) Get(ctx context.Context, key items.Key) (items.Item, error) {
 	return items.OutputItem(it), nil
 }
 
-// condition parses a Cond on its own (every placeholder must be used by it).
-func condition(c items.Cond) (*expr.Condition, error) {
-	env, err := expr.NewEnv(c.Names, c.Values)
-	if err != nil {
-		return nil, err
-	}
-	cond, err := env.Condition(c.Expr)
-	if err != nil {
-		return nil, err
-	}
-	return cond, env.Done()
-}
-
 func condFailed(op string, key items.Key) error {
 	return fmt.Errorf("%s %s/%s: %w", op, key.PK, key.SK, tally.ErrConditionFailed)
 }
@@ -354,7 +341,7 @@ func (t *Table) Put(ctx context.Context, item items.Item, cond items.Cond) error
 		return fmt.Errorf("put: %w", err)
 	}
 	key := it.Key()
-	c, err := condition(cond)
+	c, err := expr.ParseCond(cond)
 	if err != nil {
 		return fmt.Errorf("put %s/%s: %w", key.PK, key.SK, err)
 	}
@@ -379,7 +366,7 @@ func (t *Table) Delete(ctx context.Context, key items.Key, cond items.Cond) erro
 	if err := items.CheckKey(key); err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
-	c, err := condition(cond)
+	c, err := expr.ParseCond(cond)
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", key.PK, key.SK, err)
 	}
@@ -408,26 +395,11 @@ type compiledUpdate struct {
 }
 
 func compileUpdate(update, cond string, names map[string]string, values map[string]any) (compiledUpdate, error) {
-	env, err := expr.NewEnv(names, values)
+	u, c, err := expr.ParseUpdate(update, cond, names, values)
 	if err != nil {
 		return compiledUpdate{}, err
 	}
-	var cu compiledUpdate
-	if cu.update, err = env.Update(update); err != nil {
-		return compiledUpdate{}, err
-	}
-	if cu.cond, err = env.Condition(cond); err != nil {
-		return compiledUpdate{}, err
-	}
-	if err := env.Done(); err != nil {
-		return compiledUpdate{}, err
-	}
-	for _, a := range cu.update.Targets() {
-		if a == items.AttrPK || a == items.AttrSK {
-			return compiledUpdate{}, fmt.Errorf("cannot update %s: it is part of the key: %w", a, tally.ErrInvalidArgument)
-		}
-	}
-	return cu, nil
+	return compiledUpdate{update: u, cond: c}, nil
 }
 
 // apply computes the item after the update, checked for storage.
@@ -623,11 +595,11 @@ func (t *Table) TransactWrite(ctx context.Context, writes []items.Write) error {
 		case items.WritePut:
 			if a.item, err = items.PrepareItem(w.Item, t.indexes); err == nil {
 				a.key = a.item.Key()
-				a.cond, err = condition(w.Cond)
+				a.cond, err = expr.ParseCond(w.Cond)
 			}
 		case items.WriteDelete, items.WriteCheck:
 			if err = items.CheckKey(w.Key); err == nil {
-				a.cond, err = condition(w.Cond)
+				a.cond, err = expr.ParseCond(w.Cond)
 			}
 			if err == nil && w.Kind == items.WriteCheck && w.Cond.Expr == "" {
 				err = fmt.Errorf("a check needs a condition: %w", tally.ErrInvalidArgument)

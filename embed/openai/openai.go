@@ -33,6 +33,7 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/embed"
+	"github.com/tallyhq/tally/internal/ctxtime"
 )
 
 // Sentinel errors; every error Embed returns wraps one of these,
@@ -220,7 +221,7 @@ func New(opts Options) (*Embedder, error) {
 		e.client = &http.Client{}
 	}
 	if e.sleep == nil {
-		e.sleep = sleepContext
+		e.sleep = ctxtime.Sleep
 	}
 	if e.rand == nil {
 		e.rand = rand.Float64
@@ -291,15 +292,4 @@ func normalize(v []float64) ([]float32, bool) {
 		out[i] = float32(x / norm)
 	}
 	return out, true
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

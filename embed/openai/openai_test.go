@@ -16,6 +16,7 @@ import (
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/embed"
 	"github.com/tallyhq/tally/embed/embedtest"
+	"github.com/tallyhq/tally/internal/ctxtime"
 )
 
 func TestConformance(t *testing.T) {
@@ -432,7 +433,7 @@ func TestCanceledWhileWaiting(t *testing.T) {
 	defer cancel()
 	e, _ := newTestEmbedder(t, f, Options{Dims: 16, Sleep: func(ctx context.Context, d time.Duration) error {
 		cancel() // the caller gives up during the wait
-		return sleepContext(ctx, d)
+		return ctxtime.Sleep(ctx, d)
 	}})
 	_, err := e.Embed(ctx, []string{"a"})
 	if !errors.Is(err, context.Canceled) {

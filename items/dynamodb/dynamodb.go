@@ -39,6 +39,7 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/internal/awsenv"
+	"github.com/tallyhq/tally/internal/ctxtime"
 	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/items/expr"
 )
@@ -520,14 +521,7 @@ func backoff(ctx context.Context, n int) error {
 	d := 25 * time.Millisecond << min(n-1, 10)
 	d = min(d, awsenv.MaxBackoff)
 	d = d/2 + rand.N(d/2+1)
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
+	return ctxtime.Sleep(ctx, d)
 }
 
 // BatchWrite puts and deletes up to items.MaxBatchWrite items on distinct

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/internal/ctxtime"
 	"github.com/tallyhq/tally/places"
 )
 
@@ -75,7 +76,7 @@ func (c *Client) call(ctx context.Context, op string, kind api, method, endpoint
 			}
 			return fmt.Errorf("google places: %s: %w", op, err)
 		}
-		if err := sleep(ctx, max(c.backoffBefore(attempt+1), ae.after)); err != nil {
+		if err := ctxtime.Sleep(ctx, max(c.backoffBefore(attempt+1), ae.after)); err != nil {
 			return fmt.Errorf("google places: %s: %w (waiting to retry after %v)", op, err, ae)
 		}
 	}
@@ -87,17 +88,6 @@ func (c *Client) call(ctx context.Context, op string, kind api, method, endpoint
 func (c *Client) backoffBefore(n int) time.Duration {
 	wait := c.backoff << min(n-1, 10)
 	return wait + rand.N(wait/4+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // attempt sends one HTTP request and returns the body of a successful

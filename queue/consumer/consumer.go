@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/internal/ctxtime"
 	"github.com/tallyhq/tally/queue"
 )
 
@@ -177,21 +178,12 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			}
 			backoff = min(max(2*backoff, minBackoff), maxBackoff)
 			c.log.Warn("receive failed; backing off", "err", err, "backoff", backoff)
-			sleep(ctx, backoff)
+			_ = ctxtime.Sleep(ctx, backoff)
 			continue
 		}
 		backoff = 0
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // gather long-polls for a first message, then keeps receiving without

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/internal/fixtures"
 	"github.com/tallyhq/tally/internal/lambdahost"
+	"github.com/tallyhq/tally/internal/waitfor"
 	"github.com/tallyhq/tally/pipeline"
 	"github.com/tallyhq/tally/queue"
 	"github.com/tallyhq/tally/upload"
@@ -32,12 +35,10 @@ import (
 
 // awsConfig is a configuration with every port on its AWS adapter in the
 // moto_server srv, under names unique to the test, created on first use.
+// The credentials are TestMain's.
 func awsConfig(t testing.TB, srv *awstest.Server) config.Config {
 	t.Helper()
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", awstest.Region)
-	id := fmt.Sprintf("t%d", time.Now().UnixNano()%1e9)
+	id := fmt.Sprintf("t%08x", rand.Uint32()) // unique across parallel tests and runs
 	cfg, err := config.Config{
 		DataDir:       t.TempDir(),
 		QueueURL:      "sqs://" + id + "-?create=true",
@@ -127,20 +128,21 @@ func (m esm) poll() (int, []string) {
 	return len(msgs), ids
 }
 
-// drain polls until the queue stays empty.
-func (m esm) drain(deadline time.Duration) {
+// drain polls until the queue stays empty, failing only when no record
+// has been delivered for waitfor.Stall.
+func (m esm) drain() {
 	m.t.Helper()
-	end := time.Now().Add(deadline)
-	for empty := 0; empty < 2; {
-		if time.Now().After(end) {
-			m.t.Fatalf("queue %s not drained within %v", m.q.Name(), deadline)
-		}
-		if n, _ := m.poll(); n == 0 {
+	delivered, empty := 0, 0
+	waitfor.ProgressEvery(m.t, "queue "+m.q.Name()+" drained", 0, func() (int, bool) {
+		n, _ := m.poll()
+		delivered += n
+		if n == 0 {
 			empty++
 		} else {
 			empty = 0
 		}
-	}
+		return delivered, empty >= 2
+	})
 }
 
 func httpEvent(method, path, query, contentType string, body []byte) events.APIGatewayV2HTTPRequest {
@@ -170,8 +172,12 @@ func httpEvent(method, path, query, contentType string, body []byte) events.APIG
 // SQS redrives it to the dead-letter queue, and a malformed OCR result goes
 // to its dead-letter queue with the reason.
 func TestLambdaPipelineOnMoto(t *testing.T) {
+	t.Parallel()
 	srv := awstest.Shared(t)
 	cfg := awsConfig(t, srv)
+	// Renditions are checked below in every format, at one size: each
+	// size is another JPEG, WebP and AVIF encode of image and receipt.
+	cfg.RenditionSizes = []int{300}
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -251,22 +257,18 @@ func TestLambdaPipelineOnMoto(t *testing.T) {
 		}
 		return st
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		ocrESM.poll()
-		resultsESM.poll()
+	delivered := 0
+	waitfor.ProgressEvery(t, "both uploads processed", 0, func() (int, bool) {
+		n, _ := ocrESM.poll()
+		m, _ := resultsESM.poll()
+		delivered += n + m
 		a, b := status(direct), status(presigned)
-		if a.ProcessingStage == "COMPLETED" && b.ProcessingStage == "COMPLETED" || a.FailureReason != "" || b.FailureReason != "" {
-			if a.FailureReason != "" || b.FailureReason != "" {
-				t.Fatalf("failed: %+v %+v", a, b)
-			}
-			break
+		if a.FailureReason != "" || b.FailureReason != "" {
+			t.Fatalf("failed: %+v %+v", a, b)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not processed in time: %+v / %+v", a, b)
-		}
-	}
-	resultsESM.drain(time.Minute)
+		return delivered, a.ProcessingStage == "COMPLETED" && b.ProcessingStage == "COMPLETED"
+	})
+	resultsESM.drain()
 	dead, err := drv.ports.Queue.OpenQueue(ctx, pipeline.QueueOCRResults+pipeline.DeadLetterSuffix)
 	if err != nil {
 		t.Fatal(err)
@@ -285,20 +287,16 @@ func TestLambdaPipelineOnMoto(t *testing.T) {
 	if _, err := queue.Send(ctx, drv.queues.Compaction, poison, nil); err != nil {
 		t.Fatal(err)
 	}
-	poisonFailures := 0
-	for end := time.Now().Add(2 * time.Minute); ; {
+	poisonFailures, delivered := 0, 0
+	waitfor.ProgressEvery(t, "compaction queue drained", 0, func() (int, bool) {
 		n, failed := compactESM.poll()
 		poisonFailures += len(failed)
-		if n == 0 {
-			break
-		}
+		delivered += n
 		if len(failed) > 1 {
 			t.Fatalf("%d records failed in one batch, want only the poisoned one", len(failed))
 		}
-		if time.Now().After(end) {
-			t.Fatal("compaction queue not drained")
-		}
-	}
+		return delivered, n == 0
+	})
 	if poisonFailures != pipeline.MaxReceiveCount {
 		t.Errorf("poisoned message failed %d times, want %d (maxReceiveCount) before redrive", poisonFailures, pipeline.MaxReceiveCount)
 	}
@@ -317,15 +315,13 @@ func TestLambdaPipelineOnMoto(t *testing.T) {
 	// 4. Search through the upload API's /search: the receipts' lines are
 	// found in the compacted collection on S3.
 	var sr pipeline.SearchResponse
-	for end := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+	waitfor.True(t, "search to see the compacted version", func() bool {
 		resp = invoke[events.APIGatewayV2HTTPResponse](t, handlers["upload"], httpEvent("GET", "/search", "q=total&collection=lines&k=5", "", nil))
 		if err := json.Unmarshal([]byte(resp.Body), &sr); err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET /search: %d %s", resp.StatusCode, resp.Body)
 		}
-		if sr.Version > 0 && sr.PendingDeltas == 0 && len(sr.Results) > 0 || time.Now().After(end) {
-			break
-		}
-	}
+		return sr.Version > 0 && sr.PendingDeltas == 0 && len(sr.Results) > 0
+	})
 	if sr.Version == 0 || sr.PendingDeltas != 0 || len(sr.Results) == 0 {
 		t.Fatalf("search after compaction: %+v", sr)
 	}
@@ -336,17 +332,35 @@ func TestLambdaPipelineOnMoto(t *testing.T) {
 	if !images[direct] && !images[presigned] {
 		t.Errorf("search results %v name neither image", sr.Results)
 	}
-	// Renditions landed in the assets bucket.
+	// Renditions landed in the assets bucket, in every format.
 	page, err := drv.ports.AssetsBlob.List(ctx, blob.ListOptions{Prefix: "assets/" + direct + "/"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Objects) == 0 {
-		t.Error("no renditions in the assets bucket")
+	formats := map[string]int{}
+	for _, o := range page.Objects {
+		formats[path.Ext(o.Key)]++
+	}
+	for _, ext := range []string{".jpg", ".webp", ".avif"} {
+		if formats[ext] == 0 {
+			t.Errorf("no %s rendition in the assets bucket (have %v)", ext, formats)
+		}
 	}
 }
 
-func TestMain(m *testing.M) { awstest.Main(m) }
+// TestMain runs the tests, or, with envRunMain=1 in the environment, runs
+// as `tally` itself for the tests that start worker processes. The tests
+// on moto share one set of test credentials, set here once so that they
+// can run in parallel (t.Setenv forbids that).
+func TestMain(m *testing.M) {
+	if os.Getenv(envRunMain) == "1" {
+		main()
+	}
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": awstest.Region} {
+		os.Setenv(k, v)
+	}
+	awstest.Main(m)
+}
 
 // TestAWSStartupErrors: a worker on AWS ports that cannot work stops at
 // start-up with one clear error, instead of hanging on its first poll.

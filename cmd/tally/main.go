@@ -124,6 +124,11 @@ func portFlags(fs *flag.FlagSet) *config.Config {
 	fs.StringVar(&c.Tesseract, "tesseract", c.Tesseract, "tesseract binary for the OCR worker (env "+config.EnvTesseract+", default: on PATH)")
 	fs.IntVar(&c.OCRWorkers, "ocr-workers", c.OCRWorkers, "images the OCR worker analyses at once (env "+config.EnvOCRWorkers+", default one per core)")
 	fs.BoolVar(&c.Renditions, "renditions", c.Renditions, "make JPEG/WebP/AVIF renditions of images and receipts in the process stage (env "+config.EnvRenditions+")")
+	fs.Func("rendition-sizes", "renditions' long sides in pixels, e.g. 300,600,full (env "+config.EnvRenditionSizes+", default 300,600,1200,full)", func(v string) error {
+		sizes, err := config.ParseRenditionSizes(v)
+		c.RenditionSizes = sizes
+		return err
+	})
 	fs.StringVar(&c.LogFormat, "log", c.LogFormat, "log format: text or json (default: text on a terminal, json otherwise)")
 	return &c
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/tallyhq/tally/compaction"
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/internal/fixtures"
+	"github.com/tallyhq/tally/internal/waitfor"
 	"github.com/tallyhq/tally/pipeline"
 	"github.com/tallyhq/tally/upload"
 	"github.com/tallyhq/tally/vector"
@@ -44,8 +45,8 @@ func startServe(t *testing.T) (config.Config, string) {
 			if err != nil {
 				t.Errorf("serve: %v", err)
 			}
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
+		case <-time.After(waitfor.Stall):
+			t.Errorf("serve did not stop within %v", waitfor.Stall)
 		}
 	})
 	select {
@@ -53,8 +54,8 @@ func startServe(t *testing.T) (config.Config, string) {
 		return cfg, addr
 	case err := <-done:
 		t.Fatalf("serve returned early: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not start")
+	case <-time.After(waitfor.Stall):
+		t.Fatalf("serve did not start within %v", waitfor.Stall)
 	}
 	return cfg, ""
 }
@@ -103,8 +104,13 @@ func TestServeCompactsAndSearches(t *testing.T) {
 		}
 		return sr
 	}
-	time.Sleep(1100 * time.Millisecond) // the server's readers refresh at most once a second
-	sr := search("grand total")
+	// The server's readers refresh at most once a second: wait until
+	// search sees the delta.
+	var sr pipeline.SearchResponse
+	waitfor.True(t, "search to see the delta", func() bool {
+		sr = search("grand total")
+		return sr.PendingDeltas > 0
+	})
 	if sr.Version != 0 || sr.PendingDeltas != 1 || len(sr.Results) == 0 || sr.Results[0].Text != "GRAND TOTAL 41.07" {
 		t.Fatalf("before compaction: %+v", sr)
 	}
@@ -116,22 +122,17 @@ func TestServeCompactsAndSearches(t *testing.T) {
 	if err := compaction.Enqueue(ctx, e.queues.Compaction, run.Message()); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitfor.True(t, "serve's compactor to complete the run", func() bool {
 		r, err := compaction.GetRun(ctx, e.ports.Items, "img-1", 1, "run-1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Status == compaction.StatusCompleted {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run not completed by serve's compactor: %+v", r)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(1100 * time.Millisecond)
-	sr = search("grand total", "merchant_name=COSTCO")
+		return r.Status == compaction.StatusCompleted
+	})
+	waitfor.True(t, "search to see the compacted version", func() bool {
+		sr = search("grand total", "merchant_name=COSTCO")
+		return sr.Version > 0
+	})
 	if sr.Version != 1 || sr.PendingDeltas != 0 || len(sr.Results) != 2 || sr.Results[0].Text != "GRAND TOTAL 41.07" {
 		t.Fatalf("after compaction: %+v", sr)
 	}
@@ -176,7 +177,7 @@ func TestServeUploadOCR(t *testing.T) {
 	}
 	server := "http://" + addr
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"upload", "-server", server, "-wait", "-timeout", "3m", img}, &out, &errb); code != 0 {
+	if code := run(context.Background(), []string{"upload", "-server", server, "-wait", "-timeout", waitfor.Stall.String(), img}, &out, &errb); code != 0 {
 		t.Fatalf("tally upload = %d: %s %s", code, out.String(), errb.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -210,27 +211,21 @@ func TestServeUploadOCR(t *testing.T) {
 		Receipts     []map[string]any `json:"receipts"`
 		ReceiptWords []map[string]any `json:"receipt_words"`
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	waitfor.True(t, "image "+st.ImageID+" processed", func() bool {
 		resp, err := http.Get(server + "/images/" + st.ImageID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode == 200 {
-			if err := json.Unmarshal(body, &exp); err != nil {
-				t.Fatal(err)
-			}
-			if len(exp.Receipts) > 0 {
-				break
-			}
+		if resp.StatusCode != 200 {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("image %s not processed: %d %s", st.ImageID, resp.StatusCode, body)
+		if err := json.Unmarshal(body, &exp); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(exp.Receipts) > 0
+	})
 	if len(exp.Images) != 1 || len(exp.Lines) == 0 || len(exp.ReceiptWords) == 0 {
 		t.Errorf("export: %d images, %d lines, %d receipt words", len(exp.Images), len(exp.Lines), len(exp.ReceiptWords))
 	}

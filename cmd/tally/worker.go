@@ -176,7 +176,7 @@ func (e *env) worker(name string) (stage, error) {
 		}
 		var rend *renditions.Options
 		if e.cfg.Renditions {
-			rend = &renditions.Options{}
+			rend = &renditions.Options{Sizes: e.cfg.RenditionSizes}
 		}
 		searcher, err := pipeline.NewSearcher(e.store, e.cache, e.ports.Embedder, time.Second)
 		if err != nil {

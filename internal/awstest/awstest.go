@@ -160,25 +160,33 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// SerialDynamoDB returns the endpoint of a proxy in front of the server
-// that passes DynamoDB requests to it one at a time, and every other
-// request at once. moto's DynamoDB is not safe under concurrent requests: a
-// cancelled TransactWriteItems restores the whole table from a copy taken
-// when it began, losing writes other clients made meanwhile. DynamoDB has
-// no such behaviour, so tests that write from many processes at once point
-// their items port here. Long polls (SQS) still run concurrently.
-func (s *Server) SerialDynamoDB(t testing.TB) string {
+// Serial returns the endpoint of a proxy in front of the server that passes
+// the requests moto cannot take concurrently one at a time (DynamoDB
+// requests, and S3 conditional writes), and every other request at once.
+// moto's DynamoDB is not safe under concurrent requests: a cancelled
+// TransactWriteItems restores the whole table from a copy taken when it
+// began, losing writes other clients made meanwhile. moto's S3 checks
+// If-None-Match and then writes without a lock, so racing conditional
+// writers can all "win". AWS has neither behaviour, so tests that write
+// from many goroutines or processes at once point those ports here; the
+// adapters' own requests are unchanged. Long polls (SQS) still run
+// concurrently.
+func (s *Server) Serial(t testing.TB) string {
 	t.Helper()
 	target, err := url.Parse(s.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := httputil.NewSingleHostReverseProxy(target)
-	var mu sync.Mutex
+	var dynamo, s3cond sync.Mutex
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
-			mu.Lock()
-			defer mu.Unlock()
+		switch {
+		case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_"):
+			dynamo.Lock()
+			defer dynamo.Unlock()
+		case r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Match") != "":
+			s3cond.Lock()
+			defer s3cond.Unlock()
 		}
 		proxy.ServeHTTP(w, r)
 	}))

@@ -35,6 +35,9 @@ const (
 	EnvMaxUpload  = "TALLY_MAX_UPLOAD_BYTES"
 	EnvMaxPixels  = "TALLY_MAX_PIXELS"
 	EnvRenditions = "TALLY_RENDITIONS"
+	// EnvRenditionSizes lists the renditions' long sides in pixels, comma
+	// separated, "full" for full size (e.g. "300,full").
+	EnvRenditionSizes = "TALLY_RENDITION_SIZES"
 
 	EnvVectorBlobURL = "TALLY_VECTOR_BLOB_URL"
 	EnvAssetsBlobURL = "TALLY_ASSETS_BLOB_URL"
@@ -119,6 +122,10 @@ type Config struct {
 	// Renditions turns on JPEG/WebP/AVIF renditions in the process stage
 	// (on by default from FromEnv; TALLY_RENDITIONS=false turns them off).
 	Renditions bool
+	// RenditionSizes are the renditions' long sides in pixels, 0 for full
+	// size; nil means the renditions package's defaults (300, 600, 1200
+	// and full). Fewer sizes cost less storage and CPU per receipt.
+	RenditionSizes []int
 	// Bad holds environment values that did not parse; Resolve reports them.
 	Bad []string
 }
@@ -157,6 +164,13 @@ func FromEnv() Config {
 			c.Bad = append(c.Bad, EnvRenditions+"="+v)
 		}
 		c.Renditions = b
+	}
+	if v := os.Getenv(EnvRenditionSizes); v != "" {
+		sizes, err := ParseRenditionSizes(v)
+		if err != nil {
+			c.Bad = append(c.Bad, EnvRenditionSizes+"="+v)
+		}
+		c.RenditionSizes = sizes
 	}
 	for _, n := range []struct {
 		env string
@@ -228,7 +242,12 @@ func (c *Config) applySeed(getenv func(string) string) {
 // URL derived from it is unambiguous.
 func (c Config) Resolve() (Config, error) {
 	if len(c.Bad) > 0 {
-		return c, fmt.Errorf("environment: %s: want positive integers (or a boolean for %s): %w", strings.Join(c.Bad, ", "), EnvRenditions, tally.ErrInvalidArgument)
+		return c, fmt.Errorf("environment: %s: want positive integers (a boolean for %s, sizes such as 300,full for %s): %w", strings.Join(c.Bad, ", "), EnvRenditions, EnvRenditionSizes, tally.ErrInvalidArgument)
+	}
+	for _, n := range c.RenditionSizes {
+		if n < 0 {
+			return c, fmt.Errorf("rendition size %d: want a positive number of pixels or 0 (full size): %w", n, tally.ErrInvalidArgument)
+		}
 	}
 	if c.MaxUploadBytes < 0 || c.MaxPixels < 0 || c.OCRWorkers < 0 {
 		return c, fmt.Errorf("max upload bytes %d, max pixels %d, OCR workers %d: none may be negative: %w", c.MaxUploadBytes, c.MaxPixels, c.OCRWorkers, tally.ErrInvalidArgument)
@@ -335,4 +354,23 @@ func ParseURL(raw string) (PortURL, error) {
 		return PortURL{}, fmt.Errorf("port URL %q: empty location: %w", raw, tally.ErrInvalidArgument)
 	}
 	return PortURL{Scheme: strings.ToLower(scheme), Path: loc, Query: q}, nil
+}
+
+// ParseRenditionSizes reads a list of rendition long sides such as
+// "300,600,full": positive pixel counts, "full" (or 0) for full size.
+func ParseRenditionSizes(s string) ([]int, error) {
+	var sizes []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "full" {
+			sizes = append(sizes, 0)
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("rendition size %q: want a positive number of pixels or full: %w", f, tally.ErrInvalidArgument)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, nil
 }

@@ -90,6 +90,7 @@ func TestResolveRejectsBadInput(t *testing.T) {
 		{DataDir: t.TempDir(), VectorMode: "nfs"},
 		{DataDir: t.TempDir(), VectorMode: "efs"}, // no mount
 		{DataDir: t.TempDir(), EmbedderURL: "hashed"},
+		{DataDir: t.TempDir(), RenditionSizes: []int{300, -1}},
 	} {
 		if _, err := c.Resolve(); !errors.Is(err, tally.ErrInvalidArgument) {
 			t.Errorf("Resolve(%+v) error = %v, want ErrInvalidArgument", c, err)
@@ -185,6 +186,35 @@ func TestREADMEDocumentsEverySetting(t *testing.T) {
 	for _, m := range names {
 		if !strings.Contains(string(readme), "| `"+m[1]+"`") {
 			t.Errorf("README.md has no settings-table row for %s", m[1])
+		}
+	}
+}
+
+func TestParseRenditionSizes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want []int
+	}{
+		{"300", []int{300}},
+		{"300, 600,full", []int{300, 600, 0}},
+		{"0", []int{0}},
+		{"", nil},
+		{"300,", nil},
+		{"-1", nil},
+		{"big", nil},
+		{"300px", nil},
+	}
+	for _, tc := range tests {
+		got, err := ParseRenditionSizes(tc.in)
+		if tc.want == nil {
+			if !errors.Is(err, tally.ErrInvalidArgument) {
+				t.Errorf("ParseRenditionSizes(%q) = %v, %v; want ErrInvalidArgument", tc.in, got, err)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("ParseRenditionSizes(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
 }

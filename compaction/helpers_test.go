@@ -227,19 +227,6 @@ func depth(t *testing.T, q queue.Queue) int {
 	return st.Visible + st.InFlight + st.Delayed
 }
 
-// waitFor polls cond (state in files, so there is no signal to wait on)
-// until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // live returns every live id of a collection with its seed, read by a
 // fresh reader (fresh cache: every segment is fetched from the blob store).
 func (b *bundle) live(t *testing.T, coll string) map[string]float64 {

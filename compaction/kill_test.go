@@ -24,6 +24,7 @@ import (
 	"github.com/tallyhq/tally/blob"
 	blobfile "github.com/tallyhq/tally/blob/file"
 	"github.com/tallyhq/tally/compaction"
+	"github.com/tallyhq/tally/internal/waitfor"
 	"github.com/tallyhq/tally/items"
 	itemssqlite "github.com/tallyhq/tally/items/sqlite"
 	"github.com/tallyhq/tally/lease"
@@ -89,7 +90,7 @@ func killScenario(t *testing.T, point string) {
 	// The dead compactor's leases lapse within their TTL; wait for that
 	// rather than let the first batches fail on them.
 	for _, coll := range []string{vector.CollectionLines, vector.CollectionWords} {
-		waitFor(t, 10*time.Second, coll+" lease to lapse", func() bool {
+		waitfor.True(t, coll+" lease to lapse", func() bool {
 			l, err := lease.Acquire(b.ctx, b.items, coll+compaction.LeaseSuffix, "probe", time.Millisecond, lease.Options{})
 			return err == nil && l.Release(b.ctx) == nil
 		})
@@ -98,7 +99,7 @@ func killScenario(t *testing.T, point string) {
 	cfg.LeaseTTL = time.Second
 	stop := start(t, b.worker(t, cfg))
 	rescued := false
-	waitFor(t, 25*time.Second, "every run completed", func() bool {
+	waitfor.True(t, "every run completed", func() bool {
 		if len(b.pending(t)) == 0 && depth(t, b.q) == 0 {
 			return true
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/blob"
 	"github.com/tallyhq/tally/compaction"
+	"github.com/tallyhq/tally/internal/waitfor"
 	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/lease"
 	"github.com/tallyhq/tally/queue"
@@ -34,7 +35,7 @@ func TestEndToEnd(t *testing.T) {
 	cfg := b.config(t, "solo")
 	cfg.Compact.MaxDeltas = 7 // several versions per batch
 	stop := start(t, b.worker(t, cfg))
-	waitFor(t, 20*time.Second, "every run completed and the queue empty", func() bool {
+	waitfor.True(t, "every run completed and the queue empty", func() bool {
 		return len(b.pending(t)) == 0 && depth(t, b.q) == 0
 	})
 	stop()
@@ -106,7 +107,7 @@ func TestConcurrentWorkers(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			waitFor(t, 25*time.Second, "every run completed and the queue empty", func() bool {
+			waitfor.True(t, "every run completed and the queue empty", func() bool {
 				return len(b.pending(t)) == 0 && depth(t, b.q) == 0
 			})
 			stop()
@@ -209,7 +210,7 @@ func TestBadMessagesGoToTheDeadLetterQueue(t *testing.T) {
 	cfg := b.config(t, "w")
 	cfg.Visibility = 300 * time.Millisecond // fast redrive
 	stop := start(t, b.worker(t, cfg))
-	waitFor(t, 20*time.Second, "bad messages dead-lettered and good runs completed", func() bool {
+	waitfor.True(t, "bad messages dead-lettered and good runs completed", func() bool {
 		return depth(t, b.dlq) == len(bad) && depth(t, b.q) == 0 && b.completed(t, good)
 	})
 	stop()
@@ -273,11 +274,11 @@ func TestRescue(t *testing.T) {
 	if m, err := compaction.Decode(msgs[0].Body); err != nil || m.RunID != old.msg.RunID || !slices.Equal(m.Collections, old.msg.Collections) {
 		t.Fatalf("rescued message %q: %+v, %v", msgs[0].Body, m, err)
 	}
-	waitFor(t, 5*time.Second, "the rescued message to be visible again", func() bool { return depth(t, b.q) == 1 })
+	waitfor.True(t, "the rescued message to be visible again", func() bool { return depth(t, b.q) == 1 })
 
 	// A worker completes it; the fresh run is not re-sent.
 	stop := start(t, b.worker(t, b.config(t, "w")))
-	waitFor(t, 10*time.Second, "the rescued run to complete", func() bool {
+	waitfor.True(t, "the rescued run to complete", func() bool {
 		return b.completed(t, []runSpec{old}) && depth(t, b.q) == 0
 	})
 	stop()
@@ -296,7 +297,7 @@ func TestRunRescuesPeriodically(t *testing.T) {
 	cfg := b.config(t, "w")
 	cfg.RescueEvery, cfg.RescueAfter = 50*time.Millisecond, 30*time.Minute
 	stop := start(t, b.worker(t, cfg))
-	waitFor(t, 10*time.Second, "the lost run to complete", func() bool { return b.completed(t, []runSpec{lost}) })
+	waitfor.True(t, "the lost run to complete", func() bool { return b.completed(t, []runSpec{lost}) })
 	stop()
 	if r := b.getRun(t, lost.msg); r.RescueCount != 1 {
 		t.Errorf("rescue count %d, want 1", r.RescueCount)
@@ -367,7 +368,7 @@ func TestLeaseHeldThroughTheQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := start(t, b.worker(t, b.config(t, "w")))
-	waitFor(t, 10*time.Second, "a failure because the lease is held", func() bool {
+	waitfor.True(t, "a failure because the lease is held", func() bool {
 		for _, r := range b.logs.records() {
 			if strings.Contains(r.Attrs["reason"], "lease held") {
 				return true
@@ -381,7 +382,7 @@ func TestLeaseHeldThroughTheQueue(t *testing.T) {
 	if err := other.Release(b.ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the run to complete", func() bool {
+	waitfor.True(t, "the run to complete", func() bool {
 		return b.completed(t, []runSpec{spec}) && depth(t, b.q) == 0
 	})
 	stop()

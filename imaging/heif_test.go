@@ -202,7 +202,7 @@ func TestHEICDecoderAppliesRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 		if m.itemTypes[m.primary] != "grid" || len(m.idat) != 8 {
-			t.Skip("sample is not the expected grid image")
+			t.Fatal("sample is not the expected grid image (heic module version changed?)")
 		}
 		rotated := false
 		for _, index := range m.assoc[m.primary] {
@@ -215,7 +215,7 @@ func TestHEICDecoderAppliesRotation(t *testing.T) {
 			}
 		}
 		if !rotated {
-			t.Skip("sample has no irot property")
+			t.Fatal("sample has no irot property (heic module version changed?)")
 		}
 		binary.BigEndian.PutUint16(m.idat[6:8], 1100) // the grid's output height
 		return data
@@ -242,7 +242,7 @@ func TestHEICDecoderAppliesRotation(t *testing.T) {
 	for y := range 1346 {
 		for x := range 1100 {
 			sx, sy := referenceSource(8, x, y, 1346, 1100)
-			if b.GrayAt(x, y) != a.GrayAt(sx, sy) {
+			if b.Pix[b.PixOffset(x, y)] != a.Pix[a.PixOffset(sx, sy)] {
 				mismatches++
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/internal/waitfor"
 	"github.com/tallyhq/tally/items"
 	itemssqlite "github.com/tallyhq/tally/items/sqlite"
 	"github.com/tallyhq/tally/lease"
@@ -170,13 +171,32 @@ func TestKeepCancelsWhenLost(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	tbl := setup(t)
-	ttl := 300 * time.Millisecond
+	ttl := time.Second
 	a, err := lease.Acquire(ctx, tbl, "k", "a", ttl, lease.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	expiry := func() int64 {
+		it, err := tbl.Get(ctx, lease.Key("k"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, _ := items.Int64Of(it["expires_at_ms"])
+		return ms
+	}
+	first := expiry()
 	held, stop := a.Keep(ctx, nil)
-	time.Sleep(3 * ttl) // several renewals
+	// Several renewals, seen in the table, carry the lease past its ttl.
+	renewals, last := 0, first
+	waitfor.Progress(t, "lease renewals", func() (int, bool) {
+		if ms := expiry(); ms != last {
+			renewals, last = renewals+1, ms
+		}
+		return renewals, renewals >= 4
+	})
+	if time.UnixMilli(last).Sub(time.UnixMilli(first)) < ttl {
+		t.Fatalf("renewals moved the expiry by %v, want past one ttl", time.UnixMilli(last).Sub(time.UnixMilli(first)))
+	}
 	if held.Err() != nil {
 		t.Fatalf("held context ended while renewing: %v", context.Cause(held))
 	}
@@ -190,11 +210,7 @@ func TestKeepCancelsWhenLost(t *testing.T) {
 	if _, err := lease.Acquire(ctx, tbl, "k", "b", time.Minute, lease.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-held.Done():
-	case <-time.After(10 * ttl):
-		t.Fatal("held context not canceled after the lease was taken over")
-	}
+	waitfor.Recv(t, "the held context to be canceled after the lease was taken over", held.Done())
 	if err := stop(); !errors.Is(err, lease.ErrLost) {
 		t.Fatalf("stop() = %v, want ErrLost", err)
 	}

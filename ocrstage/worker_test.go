@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,6 +146,17 @@ func readFixture(t testing.TB, parts ...string) []byte {
 	}
 	return data
 }
+
+// smallReceipt is a small PNG of a few printed receipt lines: real text
+// for real Tesseract, for the tests of the stage's job, queue and status
+// handling, where the full-size Costco receipt would only add decoding,
+// recognition and encoding time (several seconds under -race) without
+// being asserted on. It is built once per test binary; callers must not
+// modify it.
+var smallReceipt = sync.OnceValue(func() []byte {
+	img, _ := fixtures.TextImage([]string{"TALLY TEST MART", "MILK 1 GAL    3.49", "BREAD         2.99", "TOTAL         6.48"}, 3)
+	return pngOf(img)
+})
 
 func allText(r *ocr.Result) string {
 	var sb strings.Builder
@@ -322,7 +334,7 @@ func TestPermanentFailures(t *testing.T) {
 	for i, c := range cases {
 		jobs[i] = b.submit(t, c.file, c.data, nil)
 	}
-	good := b.submit(t, "costco.png", readFixture(t, "portfolio", "costco_wholesale.real.png"), nil)
+	good := b.submit(t, "small.png", smallReceipt(), nil)
 	msgs, errs := b.drain(t)
 	if len(msgs) != len(cases)+1 {
 		t.Fatalf("handled %d messages, want %d", len(msgs), len(cases)+1)
@@ -350,7 +362,7 @@ func TestLateImage(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	ctx := context.Background()
-	late := b.submit(t, "costco.png", nil, func(j *ocrjob.Job) { j.UploadBy = time.Now().Add(10 * time.Minute) })
+	late := b.submit(t, "small.png", nil, func(j *ocrjob.Job) { j.UploadBy = time.Now().Add(10 * time.Minute) })
 	expired := b.submit(t, "gone.png", nil, func(j *ocrjob.Job) { j.UploadBy = time.Now().Add(-time.Hour) })
 	if _, errs := b.drain(t); errs[0] != nil || errs[1] != nil {
 		t.Fatalf("errs = %v", errs)
@@ -371,7 +383,7 @@ func TestLateImage(t *testing.T) {
 	}
 	// The image arrives; the re-queued message (sent again here without the
 	// delay, as it would be after the backoff) completes the job.
-	if _, err := b.blob.Put(ctx, late.Key, bytes.NewReader(readFixture(t, "portfolio", "costco_wholesale.real.png")), blob.PutOptions{}); err != nil {
+	if _, err := b.blob.Put(ctx, late.Key, bytes.NewReader(smallReceipt()), blob.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := queue.Send(ctx, b.queues.OCRJobs, ocrjob.Encode(ocrjob.JobMessage{JobID: late.JobID, ImageID: late.ImageID}), nil); err != nil {
@@ -402,7 +414,7 @@ func TestArrivalBackoff(t *testing.T) {
 func TestDuplicateBytes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	data := readFixture(t, "portfolio", "costco_wholesale.real.png")
+	data := smallReceipt()
 	first := b.submit(t, "a.png", data, nil)
 	if _, errs := b.drain(t); errs[0] != nil {
 		t.Fatal(errs[0])
@@ -434,7 +446,7 @@ func TestTransientFailureGoesToDLQ(t *testing.T) {
 	}
 	b := setup(t, func(c *ocrstage.Config) { c.Engine = eng })
 	ctx := context.Background()
-	j := b.submit(t, "costco.png", readFixture(t, "portfolio", "costco_wholesale.real.png"), nil)
+	j := b.submit(t, "small.png", smallReceipt(), nil)
 	for i := 1; i <= pipeline.MaxReceiveCount; i++ {
 		msgs, err := b.queues.OCRJobs.Receive(ctx, queue.ReceiveOptions{Max: 10, Visibility: time.Second})
 		if err != nil || len(msgs) != 1 {

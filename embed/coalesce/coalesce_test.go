@@ -13,6 +13,7 @@ import (
 	"github.com/tallyhq/tally/embed"
 	"github.com/tallyhq/tally/embed/embedtest"
 	"github.com/tallyhq/tally/embed/hashed"
+	"github.com/tallyhq/tally/internal/waitfor"
 )
 
 // never is a Window no test waits out: groups go when MaxCallers or
@@ -424,12 +425,5 @@ func (s stub) Model() string                                        { return "st
 // broken coalescer never sends one.
 func recv[T any](t *testing.T, ch <-chan T) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(30 * time.Second):
-		t.Fatal("nothing received in 30 s: a call is stuck")
-		var zero T
-		return zero
-	}
+	return waitfor.Recv(t, "a call to return", ch)
 }

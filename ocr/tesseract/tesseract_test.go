@@ -18,20 +18,16 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
-
 	"github.com/tallyhq/tally/internal/fixtures"
 	"github.com/tallyhq/tally/ocr"
 )
 
-// newEngine returns an engine on the installed tesseract, skipping when
-// there is none.
+// newEngine returns an engine on the installed tesseract. Tesseract is a
+// required test tool (make test installs it), so its absence fails.
 func newEngine(tb testing.TB, opts Options) *Engine {
 	tb.Helper()
 	if _, err := exec.LookPath(DefaultBinary); err != nil {
-		tb.Skipf("tesseract not installed: %v", err)
+		tb.Fatalf("tesseract not installed (make deps-ocr installs it): %v", err)
 	}
 	e, err := New(opts)
 	if err != nil {
@@ -110,7 +106,7 @@ func TestNewErrors(t *testing.T) {
 			t.Parallel()
 			if tt.opts.Binary == "" {
 				if _, err := exec.LookPath(DefaultBinary); err != nil {
-					t.Skip("tesseract not installed")
+					t.Fatal("tesseract not installed (make deps-ocr installs it)")
 				}
 			}
 			e, err := New(tt.opts)
@@ -182,65 +178,10 @@ func checkNesting(t *testing.T, lines []ocr.Line) {
 	}
 }
 
-// drawnWord is a word the synthetic test drew and where (pixel space).
-type drawnWord struct {
-	text string
-	box  image.Rectangle
-}
-
-// renderText draws lines of words in basicfont's 7×13 face on white and
-// scales the result up nearest-neighbour, so tesseract sees text of a size
-// it reads well. It returns the image and each word's ink box in it.
-func renderText(lines []string, scale int) (*image.Gray, []drawnWord) {
-	const margin, lineStep = 12, 24
-	face := basicfont.Face7x13
-	width := 0
-	for _, l := range lines {
-		width = max(width, font.MeasureString(face, l).Ceil())
-	}
-	small := image.NewGray(image.Rect(0, 0, width+2*margin, len(lines)*lineStep+2*margin))
-	draw.Draw(small, small.Bounds(), image.White, image.Point{}, draw.Src)
-	d := &font.Drawer{Dst: small, Src: image.Black, Face: face}
-	var words []drawnWord
-	for i, l := range lines {
-		y := margin + (i+1)*lineStep - 8
-		x := margin
-		for _, w := range strings.Fields(l) {
-			d.Dot = fixed.P(x, y)
-			d.DrawString(w)
-			advance := font.MeasureString(face, w).Ceil()
-			cell := image.Rect(x, y-face.Ascent, x+advance, y+face.Descent)
-			ink := inkBox(small, cell)
-			words = append(words, drawnWord{w, image.Rect(ink.Min.X*scale, ink.Min.Y*scale, ink.Max.X*scale, ink.Max.Y*scale)})
-			x += font.MeasureString(face, w+" ").Ceil()
-		}
-	}
-	big := image.NewGray(image.Rect(0, 0, small.Bounds().Dx()*scale, small.Bounds().Dy()*scale))
-	for y := range big.Bounds().Dy() {
-		for x := range big.Bounds().Dx() {
-			big.SetGray(x, y, small.GrayAt(x/scale, y/scale))
-		}
-	}
-	return big, words
-}
-
-// inkBox is the box around the dark pixels of img inside r.
-func inkBox(img *image.Gray, r image.Rectangle) image.Rectangle {
-	var ink image.Rectangle
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			if img.GrayAt(x, y).Y < 128 {
-				ink = ink.Union(image.Rect(x, y, x+1, y+1))
-			}
-		}
-	}
-	return ink
-}
-
 func TestRecognizeSyntheticPositions(t *testing.T) {
 	t.Parallel()
 	e := newEngine(t, Options{})
-	img, drawn := renderText([]string{"TOTAL CASH", "", "VISA 1234", "CHANGE DUE"}, 4)
+	img, drawn := fixtures.TextImage([]string{"TOTAL CASH", "", "VISA 1234", "CHANGE DUE"}, 4)
 	lines, err := e.Recognize(context.Background(), img)
 	if err != nil {
 		t.Fatalf("Recognize: %v", err)
@@ -257,22 +198,22 @@ func TestRecognizeSyntheticPositions(t *testing.T) {
 	w, h := img.Bounds().Dx(), img.Bounds().Dy()
 	const tol = 0.03 // of the image's width or height
 	for _, d := range drawn {
-		got, ok := found[d.text]
+		got, ok := found[d.Text]
 		if !ok {
-			t.Errorf("word %q not recognized; got %q", d.text, allText(lines))
+			t.Errorf("word %q not recognized; got %q", d.Text, allText(lines))
 			continue
 		}
 		// The drawn box in normalized coordinates (y flipped).
 		want := ocr.NewGeometry(ocr.Quad{
-			TopLeft:     ocr.FromPixel(float64(d.box.Min.X), float64(d.box.Min.Y), w, h),
-			TopRight:    ocr.FromPixel(float64(d.box.Max.X), float64(d.box.Min.Y), w, h),
-			BottomRight: ocr.FromPixel(float64(d.box.Max.X), float64(d.box.Max.Y), w, h),
-			BottomLeft:  ocr.FromPixel(float64(d.box.Min.X), float64(d.box.Max.Y), w, h),
+			TopLeft:     ocr.FromPixel(float64(d.Box.Min.X), float64(d.Box.Min.Y), w, h),
+			TopRight:    ocr.FromPixel(float64(d.Box.Max.X), float64(d.Box.Min.Y), w, h),
+			BottomRight: ocr.FromPixel(float64(d.Box.Max.X), float64(d.Box.Max.Y), w, h),
+			BottomLeft:  ocr.FromPixel(float64(d.Box.Min.X), float64(d.Box.Max.Y), w, h),
 		}, 1).BoundingBox
 		gb := got.BoundingBox
 		if math.Abs(gb.X-want.X) > tol || math.Abs(gb.Y-want.Y) > tol ||
 			math.Abs(gb.Width-want.Width) > tol || math.Abs(gb.Height-want.Height) > tol {
-			t.Errorf("word %q at %+v, drawn at %+v", d.text, gb, want)
+			t.Errorf("word %q at %+v, drawn at %+v", d.Text, gb, want)
 		}
 	}
 }
@@ -303,7 +244,7 @@ func rotate(src *image.Gray, deg float64) *image.Gray {
 func TestRecognizeTiltedLineAngle(t *testing.T) {
 	t.Parallel()
 	e := newEngine(t, Options{})
-	text, _ := renderText([]string{"SUBTOTAL 18.75 TAX 1.50 TOTAL 20.25"}, 3)
+	text, _ := fixtures.TextImage([]string{"SUBTOTAL 18.75 TAX 1.50 TOTAL 20.25"}, 3)
 	// Pad to a square so normalized angles equal pixel angles.
 	side := text.Bounds().Dx()
 	square := image.NewGray(image.Rect(0, 0, side, side))

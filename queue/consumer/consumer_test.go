@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/internal/waitfor"
 	"github.com/tallyhq/tally/queue"
 	"github.com/tallyhq/tally/queue/consumer"
 	"github.com/tallyhq/tally/queue/sqlite"
@@ -107,7 +108,7 @@ func start(t *testing.T, c *consumer.Consumer, h consumer.Handler) (stop func() 
 			cancel()
 			select {
 			case err = <-done:
-			case <-time.After(15 * time.Second):
+			case <-time.After(waitfor.Stall):
 				err = errors.New("Run did not return after its context was cancelled")
 			}
 		})
@@ -117,17 +118,10 @@ func start(t *testing.T, c *consumer.Consumer, h consumer.Handler) (stop func() 
 	return stop
 }
 
-// await fails the test if ch does not deliver in a generous time.
+// await fails the test if ch does not deliver for waitfor.Stall.
 func await[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(15 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-		var zero T
-		return zero
-	}
+	return waitfor.Recv(t, what, ch)
 }
 
 func succeedAll(_ context.Context, msgs []queue.Message) []error { return make([]error, len(msgs)) }

@@ -17,6 +17,7 @@ import (
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/blob"
 	blobfile "github.com/tallyhq/tally/blob/file"
+	"github.com/tallyhq/tally/internal/waitfor"
 	"github.com/tallyhq/tally/items"
 	itemssqlite "github.com/tallyhq/tally/items/sqlite"
 	"github.com/tallyhq/tally/lease"
@@ -392,6 +393,8 @@ func TestConcurrentCompactors(t *testing.T) {
 						}
 						l, err := lease.Acquire(b.ctx, b.items, "lines#compaction", fmt.Sprintf("c%d", c), time.Minute, lease.Options{})
 						if errors.Is(err, lease.ErrHeld) {
+							// A compactor's back-off between lease
+							// attempts, not a wait on a result.
 							time.Sleep(time.Millisecond)
 							continue
 						}
@@ -430,21 +433,16 @@ func TestConcurrentCompactors(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// Wait until everything is applied.
-			deadline := time.Now().Add(60 * time.Second)
-			for {
+			// Wait until everything is applied, failing only if the
+			// compactors stop making progress (not because the machine is
+			// busy).
+			waitfor.Progress(t, "compactors to apply every delta", func() (int, bool) {
 				pending, err := b.store.Deltas(b.ctx, "lines", true, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(pending) == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d deltas still pending", len(pending))
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+				return runs - len(pending), len(pending) == 0
+			})
 			close(stop)
 			wg.Wait()
 			close(published)
@@ -569,8 +567,15 @@ func TestGCKeepsReferencedSegments(t *testing.T) {
 		}
 		b.compact(t, "lines")
 	}
-	time.Sleep(5 * time.Millisecond)
-	res, err := b.store.GC(b.ctx, "lines", vector.GCOptions{Keep: 2, Grace: time.Millisecond})
+	// Collect as if five minutes had passed: past the one-minute grace
+	// given, but not past the 10-minute default, so an ignored Grace
+	// would delete nothing.
+	later, err := vector.New(vector.Options{Blob: b.blob, Items: b.items, Dims: dims,
+		Now: func() time.Time { return time.Now().Add(5 * time.Minute) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := later.GC(b.ctx, "lines", vector.GCOptions{Keep: 2, Grace: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -609,17 +614,25 @@ func TestAutoModeFallsBackFromAHungMount(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatalf("mkfifo: %v", err)
 	}
-	start := time.Now()
-	c, err := vector.OpenCache(b.ctx, b.blob, vector.CacheOptions{Dir: t.TempDir(), Mode: vector.ModeAuto, Mount: fifo, ProbeTimeout: 200 * time.Millisecond})
+	type opened struct {
+		c   *vector.Cache
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		c, err := vector.OpenCache(b.ctx, b.blob, vector.CacheOptions{Dir: t.TempDir(), Mode: vector.ModeAuto, Mount: fifo, ProbeTimeout: 200 * time.Millisecond})
+		done <- opened{c, err}
+	}()
+	// A hang shows as no answer here; that it gave up through the probe
+	// deadline (not some other error) shows in the reason.
+	o := waitfor.Recv(t, "OpenCache over a hung mount", done)
+	c, err := o.c, o.err
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if took := time.Since(start); took > 5*time.Second {
-		t.Fatalf("opening took %v", took)
-	}
-	if mode, why := c.Mode(); mode != vector.ModeObject {
-		t.Fatalf("mode %s (%s), want fallback to s3", mode, why)
+	if mode, why := c.Mode(); mode != vector.ModeObject || !strings.Contains(why, "no answer within 200ms") {
+		t.Fatalf("mode %s (%s), want fallback to s3 after the 200ms probe deadline", mode, why)
 	}
 	// And it works.
 	if _, err := b.store.WriteDelta(b.ctx, "lines", "r", []vector.Record{rec("a", 1)}, nil); err != nil {

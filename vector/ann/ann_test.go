@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -82,6 +83,16 @@ func testData(t testing.TB, kind string) *dataset {
 func (d *dataset) query(i int) []float32 { return d.queries[i*testDims : (i+1)*testDims] }
 func (d *dataset) nq() int               { return len(d.queries) / testDims }
 
+// TestRecall measures recall@10 of Search against BruteForce over 100
+// held-out queries, so 1000 (query, true neighbour) pairs: the 0.95
+// threshold sits 0.04-0.05 below the measured 0.987-0.995, while one
+// standard deviation of the estimate is 0.003-0.007 for recall between
+// 0.99 and 0.95 (at most 0.02 if a query's 10 pairs counted only as one),
+// so a graph that misses one true neighbour in 20 fails. At the race sizes
+// the walk at the asserted ef scores most of the graph (74% of embed's
+// 1000 nodes, 93-96% of clustered and random 700), so there it checks the
+// walk and its heaps more than the graph's navigation; at the full sizes
+// embed's walk scores 8.6% of 10k nodes.
 func TestRecall(t *testing.T) {
 	for _, kind := range []string{"embed", "clustered", "random"} {
 		t.Run(kind, func(t *testing.T) {
@@ -286,14 +297,36 @@ func TestBuildCancel(t *testing.T) {
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, err := Build(ctx, vecs, testDims, Params{EfConstruction: 400})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Build under a 20ms deadline: err = %v, want DeadlineExceeded", err)
 	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("Build took %v to notice cancellation", el)
+	// Promptness, counted in checks rather than timed: a context that turns
+	// cancelled at its third check (Build's own, then a worker's first and
+	// second, 32 insertions apart) must end Build there, not after the
+	// ~30 checks a build of all 1000 vectors makes.
+	cc := &cancelAfter{Context: context.Background(), checks: 3}
+	if _, err := Build(cc, vecs, testDims, Params{Workers: 1}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Build cancelled mid-way: err = %v, want context.Canceled", err)
 	}
+	if n := cc.calls.Load(); n > 3 {
+		t.Errorf("Build checked its context %d times, want it to stop at the 3rd (the first that reported cancellation)", n)
+	}
+}
+
+// cancelAfter is a context whose Err reports context.Canceled from its
+// checks-th call on.
+type cancelAfter struct {
+	context.Context
+	checks int32
+	calls  atomic.Int32
+}
+
+func (c *cancelAfter) Err() error {
+	if c.calls.Add(1) >= c.checks {
+		return context.Canceled
+	}
+	return nil
 }
 
 func TestBuildInvalid(t *testing.T) {
@@ -374,21 +407,25 @@ func TestEdgeCases(t *testing.T) {
 		}
 	})
 	t.Run("duplicates", func(t *testing.T) {
-		// 2000 rows, only 50 distinct vectors: every query has 40 exact
+		// 1000 rows, only 25 distinct vectors: every query has 40 exact
 		// copies (more than the 2M = 32 layer-0 slots, which used to make
 		// copy groups unreachable islands). Any 20 of them are a correct
-		// top-20; asking for all 40 must find nearly all of them.
-		distinct := randomUnit(50, 64, 4)
-		v := make([]float32, 0, 2000*64)
-		for i := range 2000 {
-			v = append(v, distinct[(i%50)*64:(i%50+1)*64]...)
+		// top-20; asking for all 40 must find nearly all of them. 25
+		// groups (not more) keep the build cheap under -race; the test
+		// still fails if the heuristic loses either the cap on copies or
+		// their hashed order.
+		const groups, copies = 25, 40
+		distinct := randomUnit(groups, 64, 4)
+		v := make([]float32, 0, groups*copies*64)
+		for i := range groups * copies {
+			v = append(v, distinct[(i%groups)*64:(i%groups+1)*64]...)
 		}
 		g, err := Build(ctx, v, 64, Params{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		found := 0
-		for q := range 50 {
+		for q := range groups {
 			query := distinct[q*64 : (q+1)*64]
 			hits := g.Search(v, query, 20, 100, nil)
 			if len(hits) != 20 {
@@ -396,18 +433,18 @@ func TestEdgeCases(t *testing.T) {
 			}
 			seen := map[int]bool{}
 			for _, h := range hits {
-				if h.Index%50 != q || seen[h.Index] || h.Score < 0.999 {
+				if h.Index%groups != q || seen[h.Index] || h.Score < 0.999 {
 					t.Fatalf("query %d: bad hit %+v among %v", q, h, hits)
 				}
 				seen[h.Index] = true
 			}
 			for _, h := range g.Search(v, query, 40, 100, nil) {
-				if h.Index%50 == q {
+				if h.Index%groups == q {
 					found++
 				}
 			}
 		}
-		if r := float64(found) / (50 * 40); r < 0.95 {
+		if r := float64(found) / (groups * copies); r < 0.95 {
 			t.Errorf("found %.3f of all copies at k=40, want >= 0.95", r)
 		}
 	})

@@ -13,6 +13,8 @@ func BruteForce(vectors []float32, dims int, query []float32, k int, accept func
 		return nil
 	}
 	n := len(vectors) / dims
+	raceReadFloats(query) // dot is not instrumented
+	raceReadFloats(vectors[:n*dims])
 	h := make(minHeap, 0, min(k, n))
 	bruteInto(&h, vectors, dims, n, query, k, accept)
 	return drain(h)

@@ -85,6 +85,7 @@ func Build(ctx context.Context, vectors []float32, dims int, p Params) (*Graph, 
 	var wg sync.WaitGroup
 	for wi := range workers {
 		wg.Go(func() {
+			raceReadFloats(b.vectors) // dot is not instrumented
 			w := newSearcher(n)
 			for count := 0; ; count++ {
 				if count%32 == 0 {

@@ -81,6 +81,8 @@ func (g *Graph) Search(vectors, query []float32, k, ef int, accept func(i int) b
 		return nil
 	}
 	vectors = vectors[:g.n*g.dims]
+	raceReadFloats(query) // dot is not instrumented
+	raceReadFloats(vectors)
 	if ef <= 0 {
 		ef = DefaultEf
 	}

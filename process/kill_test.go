@@ -4,12 +4,14 @@ package process_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tallyhq/tally/internal/waitfor"
 	"github.com/tallyhq/tally/process"
 	"github.com/tallyhq/tally/queue"
 )
@@ -20,12 +22,20 @@ const (
 	envPoint  = "TALLY_PROCESS_POINT"
 )
 
-// TestHelperProcess is the child of TestKilledWorker: it receives one
-// record and SIGKILLs itself at the named checkpoint.
-func TestHelperProcess(t *testing.T) {
-	if os.Getenv(envHelper) != "1" {
-		t.Skip("helper process for TestKilledWorker")
+// TestMain runs the child of TestKilledWorker instead of the tests when the
+// environment names it.
+func TestMain(m *testing.M) {
+	if os.Getenv(envHelper) == "1" {
+		helperProcess()
 	}
+	os.Exit(m.Run())
+}
+
+// helperProcess is the child of TestKilledWorker: it receives one record
+// and SIGKILLs itself at the named checkpoint. Any other end is a failure
+// the parent reports with the child's output.
+func helperProcess() {
+	var t childTB
 	point := os.Getenv(envPoint)
 	b := setup(t, os.Getenv(envDir), func(c *process.Config) {
 		c.Checkpoint = func(p string) {
@@ -36,11 +46,20 @@ func TestHelperProcess(t *testing.T) {
 	})
 	msgs, err := b.queues.OCRResults.Receive(context.Background(), queue.ReceiveOptions{Max: 1, Visibility: time.Second})
 	if err != nil || len(msgs) != 1 {
-		t.Fatalf("child received %d, %v", len(msgs), err)
+		t.Fatal("child received", len(msgs), "messages:", err)
 	}
 	b.worker.HandleBatch(context.Background(), msgs)
-	t.Fatalf("checkpoint %q never reached", point)
+	t.Fatal("checkpoint", point, "never reached")
 }
+
+// childTB is what setup needs of a test, in the child, which has none: a
+// fatal error ends the process (exit status 2, not the SIGKILL the parent
+// waits for). Cleanups are not run: the child never ends normally.
+type childTB struct{}
+
+func (childTB) Helper()           {}
+func (childTB) Cleanup(func())    {}
+func (childTB) Fatal(args ...any) { fmt.Fprintln(os.Stderr, args...); os.Exit(2) }
 
 // TestKilledWorker SIGKILLs a worker process in the middle of a record, at
 // each checkpoint; after the message comes back, another worker completes
@@ -53,7 +72,9 @@ func TestKilledWorker(t *testing.T) {
 			dir := t.TempDir()
 			b := setup(t, dir, nil)
 			acc := b.submitScan(t, 0)
-			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
+			// TestMain runs the child; -test.run=^$ keeps it from running
+			// the tests if it did not.
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), envHelper+"=1", envDir+"="+dir, envPoint+"="+point)
 			out, err := cmd.CombinedOutput()
 			ee, ok := err.(*exec.ExitError)
@@ -61,9 +82,17 @@ func TestKilledWorker(t *testing.T) {
 				t.Fatalf("child did not die by SIGKILL: %v\n%s", err, out)
 			}
 			// The record comes back after its 1 s visibility timeout.
-			msgs, err := b.queues.OCRResults.Receive(context.Background(), queue.ReceiveOptions{Max: 10, Wait: 10 * time.Second, Visibility: time.Minute})
-			if err != nil || len(msgs) != 1 || msgs[0].ReceiveCount != 2 {
-				t.Fatalf("after the kill: %d messages (%v), %v", len(msgs), msgs, err)
+			var msgs []queue.Message
+			waitfor.True(t, "the record to come back", func() bool {
+				got, err := b.queues.OCRResults.Receive(context.Background(), queue.ReceiveOptions{Max: 10, Wait: time.Second, Visibility: time.Minute})
+				if err != nil {
+					t.Fatal(err)
+				}
+				msgs = append(msgs, got...)
+				return len(msgs) > 0
+			})
+			if len(msgs) != 1 || msgs[0].ReceiveCount != 2 {
+				t.Fatalf("after the kill: %d messages (%v)", len(msgs), msgs)
 			}
 			if errs := b.worker.HandleBatch(context.Background(), msgs); errs[0] != nil {
 				t.Fatal(errs[0])

@@ -3,13 +3,17 @@ package process_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"image/jpeg"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,7 +78,15 @@ func (f *faultyBlob) Get(ctx context.Context, key string) (io.ReadCloser, blob.I
 	return f.Store.Get(ctx, key)
 }
 
-func setup(t testing.TB, dir string, mod func(*process.Config)) *bundle {
+// tb is what setup needs of a test: testing.TB, or the child process of
+// TestKilledWorker, which has no test.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
+func setup(t tb, dir string, mod func(*process.Config)) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	tbl, err := itemssqlite.Open(ctx, filepath.Join(dir, "items.db"), items.DefaultIndexes)
@@ -125,20 +137,41 @@ func setup(t testing.TB, dir string, mod func(*process.Config)) *bundle {
 	return &bundle{dir: dir, items: tbl, blob: bs, queues: qs, dlq: dlq, vectors: vs, upload: up, worker: w}
 }
 
+// The blank image paired with the scan's OCR result: a quarter of the scan's
+// 2480×3508 on each side, the same aspect ratio. The result's coordinates
+// are normalized, so the entities are the same as at full size (the same 40
+// lines, 104 words and 28 rows, in one receipt), while decoding, analysing
+// and cropping it cost a sixteenth.
+const scanWidth, scanHeight = 620, 877
+
 // submitScan feeds the old system's real scan result through the external
-// OCR path (blank image of its size; seed varies the image bytes so each
-// call is a new image).
+// OCR path (a blank image; seed varies the image bytes so each call is a new
+// image).
 func (b *bundle) submitScan(t testing.TB, seed int) upload.Accepted {
 	t.Helper()
 	result, err := os.ReadFile(fixtures.Path(t, "portfolio", "scan_2f05267d.vision.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := b.upload.SubmitOCR(context.Background(), "scan.png", fixtures.BlankPNG(t, 2480, 3508+seed), result, false)
+	acc, err := b.upload.SubmitOCR(context.Background(), "scan.png", blankScan(t, seed), result, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return acc
+}
+
+// blankScan is a white scanWidth×scanHeight PNG whose bytes differ with
+// seed (a tEXt chunk after the header) and whose pixels and size do not, so
+// that every seed is the same image to the pipeline yet a new upload.
+func blankScan(t testing.TB, seed int) []byte {
+	t.Helper()
+	img := fixtures.BlankPNG(t, scanWidth, scanHeight)
+	const afterIHDR = 8 + 4 + 4 + 13 + 4 // signature, IHDR length, type, data, CRC
+	text := []byte("Comment\x00seed " + strconv.Itoa(seed))
+	chunk := binary.BigEndian.AppendUint32(nil, uint32(len(text)))
+	chunk = append(append(chunk, "tEXt"...), text...)
+	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
+	return slices.Concat(img[:afterIHDR], chunk, img[afterIHDR:])
 }
 
 func (b *bundle) receive(t testing.TB) []queue.Message {
@@ -320,11 +353,12 @@ func TestLambdaHandler(t *testing.T) {
 }
 
 // TestRenditions: with renditions on, the image and its receipt get JPEG,
-// WebP and AVIF renditions, never upscaled, recorded on the entities.
+// WebP and AVIF renditions, never upscaled, recorded on the entities. (The
+// image is 620×877, its receipt crop 223×542: 1200 is above both.)
 func TestRenditions(t *testing.T) {
 	t.Parallel()
 	b := setup(t, t.TempDir(), func(c *process.Config) {
-		c.Renditions = &renditions.Options{Sizes: []int{300, 0}, AVIFMaxSide: 300}
+		c.Renditions = &renditions.Options{Sizes: []int{300, 1200, 0}, AVIFMaxSide: 300}
 	})
 	ctx := context.Background()
 	acc := b.submitScan(t, 0)
@@ -348,6 +382,11 @@ func TestRenditions(t *testing.T) {
 	}
 	if im.CDNAVIFKey != "" {
 		t.Errorf("full-size AVIF %q made above AVIFMaxSide", im.CDNAVIFKey)
+	}
+	for name, sizes := range map[string]map[string]entities.Rendition{"image": im.CDNSizes, "receipt": rc.CDNSizes} {
+		if r, ok := sizes["1200"]; ok {
+			t.Errorf("%s upscaled to 1200: %+v", name, r)
+		}
 	}
 	data, err := blob.ReadAll(ctx, b.blob, im.CDNSizes["300"].Key)
 	if err != nil {
@@ -381,9 +420,12 @@ func TestMerchantAndEmbeddingRequests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A long window keeps the assertion below independent of machine
-		// load; BenchmarkAPIRequests measures serve's window.
-		c.Embedder = coalesce.New(cached, coalesce.Options{Window: 500 * time.Millisecond})
+		// As serve wires it, a group goes as soon as a whole batch has
+		// joined it; the long window (serve's is EmbedWindow, measured by
+		// BenchmarkAPIRequests) keeps the assertion below independent of
+		// machine load: only records that reach their embedding step more
+		// than a window apart can cost a second request.
+		c.Embedder = coalesce.New(cached, coalesce.Options{Window: 20 * time.Second, MaxCallers: queue.MaxBatch})
 		gc, err := google.New(google.Options{APIKey: "test", BaseURL: pl.URL, LegacyBaseURL: pl.URL})
 		if err != nil {
 			t.Fatal(err)

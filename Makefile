@@ -16,7 +16,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages whose tests use goroutines or other processes run under -race.
 RACE_PKGS ?= ./...
 # -race instruments every Tally package and the standard library. Two
-# dependencies that are C translated to Go are built without it: wazero,
+# dependencies that run C code made over for Go are built without it: wazero,
 # the WebAssembly runtime under the WebP, AVIF and HEIC codecs (instrumented,
 # its compiler took 50 s in each test binary that encodes an image; 3 s
 # without), and modernc.org's SQLite and C runtime (a third of the CPU of the

@@ -47,6 +47,8 @@ func TestBadInvocations(t *testing.T) {
 		{args: []string{"serve", "-no-such-flag"}, wantCode: 2, wantErr: "no-such-flag"},
 		{args: []string{"serve", "extra"}, wantCode: 2, wantErr: "unexpected arguments"},
 		{args: []string{"serve", "-log", "xml"}, wantCode: 2, wantErr: "log format"},
+		{args: []string{"serve", "-rendition-sizes", "300,big"}, wantCode: 2, wantErr: `rendition size "big"`},
+		{args: []string{"serve", "-rendition-sizes", "-300"}, wantCode: 2, wantErr: "rendition size"},
 		{args: []string{"serve", "-data", "DATA", "-queue", "kafka://x", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "unknown scheme"},
 		{args: []string{"serve", "-data", "DATA", "-embedder", "hashed://abc", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "dimensions"},
 		{args: []string{"serve", "-data", "DATA", "-embedder", "hashed://3", "-addr", "127.0.0.1:0"}, wantCode: 1, wantErr: "dimensions"},

@@ -218,3 +218,19 @@ func TestParseRenditionSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestBadRenditionSizesFromEnv: a bad TALLY_RENDITION_SIZES is reported by
+// name when the configuration is resolved, never silently defaulted.
+func TestBadRenditionSizesFromEnv(t *testing.T) {
+	t.Setenv(EnvRenditionSizes, "300,big")
+	t.Setenv(EnvDataDir, t.TempDir())
+	_, err := FromEnv().Resolve()
+	if !errors.Is(err, tally.ErrInvalidArgument) || !strings.Contains(err.Error(), EnvRenditionSizes+"=300,big") {
+		t.Fatalf("Resolve with %s=300,big: %v", EnvRenditionSizes, err)
+	}
+	t.Setenv(EnvRenditionSizes, "300, full")
+	c, err := FromEnv().Resolve()
+	if err != nil || fmt.Sprint(c.RenditionSizes) != "[300 0]" {
+		t.Fatalf("Resolve with %s=300, full: %v, %v", EnvRenditionSizes, c.RenditionSizes, err)
+	}
+}

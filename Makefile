@@ -13,6 +13,13 @@ LDFLAGS  := -s -w -X github.com/tallyhq/tally.Version=$(VERSION)
 DATA_DIR ?= ./tally-data
 ADDR     ?= 127.0.0.1:8080
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Where `make deps-ocr` puts ONNX Runtime and the PaddleOCR models: the
+# directory tally looks in by default (TALLY_PADDLE_DIR overrides both).
+PADDLE_DIR ?= $(or $(TALLY_PADDLE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tally/paddle)
+# The Lambda binaries are static: nodynamic keeps the image codecs from
+# loading system libraries with purego, nopaddle leaves out PaddleOCR (ONNX
+# Runtime is loaded at run time, which a static binary cannot do).
+LAMBDA_TAGS := lambda.norpc,nodynamic,nopaddle
 # Packages whose tests use goroutines or other processes run under -race.
 RACE_PKGS ?= ./...
 # Every package runs under -race, dependencies too. (Building wazero or
@@ -41,9 +48,11 @@ deps: ## install what building and running needs (Go, if absent)
 	@$(GO) version
 
 .PHONY: deps-ocr
-deps-ocr: ## install Tesseract (the OCR engine) with English data, if absent
+deps-ocr: ## install the OCR engines if absent: Tesseract with English data, and PaddleOCR (ONNX Runtime + models, checksummed)
 	@command -v tesseract >/dev/null 2>&1 && [ -n "$$(tesseract --list-langs 2>/dev/null | grep -x eng)" ] || { $(call apt_install,tesseract-ocr tesseract-ocr-eng); }
 	@tesseract --version 2>&1 | head -1
+	@command -v npm >/dev/null 2>&1 || command -v curl >/dev/null 2>&1 || { $(call apt_install,curl ca-certificates); }
+	@./scripts/deps-paddle.sh "$(PADDLE_DIR)"
 
 .PHONY: deps-test
 deps-test: deps deps-ocr ## install what the tests need (moto_server for the AWS adapters)
@@ -61,7 +70,7 @@ LAMBDA_ROLES := process compact ocr upload
 .PHONY: lambda
 lambda: deps ## build dist/<role>.zip (bootstrap for provided.al2023, linux/arm64) for each Lambda role
 	@mkdir -p dist bin/lambda
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags lambda.norpc -ldflags '$(LDFLAGS)' -o bin/lambda/bootstrap ./cmd/tally
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags $(LAMBDA_TAGS) -ldflags '$(LDFLAGS)' -o bin/lambda/bootstrap ./cmd/tally
 	@for r in $(LAMBDA_ROLES); do $(GO) run ./scripts/lambdazip -o dist/$$r.zip bin/lambda/bootstrap; done
 	@ls -l dist/*.zip
 

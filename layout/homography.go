@@ -3,6 +3,8 @@ package layout
 import (
 	"fmt"
 	"math"
+
+	"github.com/tallyhq/tally/internal/geom"
 )
 
 // mat3 is a row-major 3×3 matrix acting on homogeneous points (x, y, 1).
@@ -22,9 +24,9 @@ func (m mat3) mul(n mat3) mat3 {
 }
 
 // apply maps p through m, dividing by the homogeneous coordinate.
-func (m mat3) apply(p pt) pt {
-	w := m[6]*p.x + m[7]*p.y + m[8]
-	return pt{(m[0]*p.x + m[1]*p.y + m[2]) / w, (m[3]*p.x + m[4]*p.y + m[5]) / w}
+func (m mat3) apply(p geom.Pt) geom.Pt {
+	w := m[6]*p.X + m[7]*p.Y + m[8]
+	return geom.Pt{X: (m[0]*p.X + m[1]*p.Y + m[2]) / w, Y: (m[3]*p.X + m[4]*p.Y + m[5]) / w}
 }
 
 // inverse returns m⁻¹ by the adjugate, or ErrDegenerate for a singular m.
@@ -54,31 +56,31 @@ func (m mat3) inverse() (mat3, error) {
 // similarityNormalizer returns the matrix that moves the points' centroid to
 // the origin and scales their mean distance from it to √2 (Hartley's
 // conditioning), which keeps the 8×8 solve accurate with pixel-sized inputs.
-func similarityNormalizer(ps [4]pt) (mat3, error) {
-	var c pt
+func similarityNormalizer(ps [4]geom.Pt) (mat3, error) {
+	var c geom.Pt
 	for _, p := range ps {
-		if !p.finite() {
+		if !p.Finite() {
 			return mat3{}, fmt.Errorf("%w: corner %v is not a number", ErrDegenerate, p)
 		}
-		c = c.add(p)
+		c = c.Add(p)
 	}
-	c = c.scale(0.25)
+	c = c.Scale(0.25)
 	var d float64
 	for _, p := range ps {
-		d += p.dist(c)
+		d += p.Dist(c)
 	}
 	d /= 4
 	if d == 0 {
 		return mat3{}, fmt.Errorf("%w: all corners coincide", ErrDegenerate)
 	}
 	s := math.Sqrt2 / d
-	return mat3{s, 0, -s * c.x, 0, s, -s * c.y, 0, 0, 1}, nil
+	return mat3{s, 0, -s * c.X, 0, s, -s * c.Y, 0, 0, 1}, nil
 }
 
 // solveHomography returns H with H·src[i] = dst[i] for the four point pairs.
 // Three collinear points on either side make the mapping undefined:
 // ErrDegenerate.
-func solveHomography(src, dst [4]pt) (mat3, error) {
+func solveHomography(src, dst [4]geom.Pt) (mat3, error) {
 	ts, err := similarityNormalizer(src)
 	if err != nil {
 		return mat3{}, fmt.Errorf("source: %w", err)
@@ -87,7 +89,7 @@ func solveHomography(src, dst [4]pt) (mat3, error) {
 	if err != nil {
 		return mat3{}, fmt.Errorf("destination: %w", err)
 	}
-	var s, d [4]pt
+	var s, d [4]geom.Pt
 	for i := range 4 {
 		s[i], d[i] = ts.apply(src[i]), td.apply(dst[i])
 	}
@@ -98,7 +100,7 @@ func solveHomography(src, dst [4]pt) (mat3, error) {
 	// x' = (h0 x + h1 y + h2) / (h6 x + h7 y + 1), likewise y' with h3..h5.
 	var a [8][9]float64
 	for i := range 4 {
-		x, y, u, v := s[i].x, s[i].y, d[i].x, d[i].y
+		x, y, u, v := s[i].X, s[i].Y, d[i].X, d[i].Y
 		a[2*i] = [9]float64{x, y, 1, 0, 0, 0, -x * u, -y * u, u}
 		a[2*i+1] = [9]float64{0, 0, 0, x, y, 1, -x * v, -y * v, v}
 	}
@@ -122,15 +124,15 @@ func solveHomography(src, dst [4]pt) (mat3, error) {
 
 // collinearTriple reports whether any three of the (conditioned) points are
 // nearly on one line.
-func collinearTriple(p [4]pt) bool {
+func collinearTriple(p [4]geom.Pt) bool {
 	for skip := range 4 {
-		var t []pt
+		var t []geom.Pt
 		for i := range 4 {
 			if i != skip {
 				t = append(t, p[i])
 			}
 		}
-		if triangleArea(t[0], t[1], t[2]) < 1e-6 {
+		if geom.TriangleArea(t[0], t[1], t[2]) < 1e-6 {
 			return true
 		}
 	}
@@ -173,11 +175,11 @@ func gaussSolve8(a [8][9]float64) ([8]float64, error) {
 // solveAffine returns the affine map (bottom row 0 0 1) sending src[0], src[1],
 // src[3] to dst[0], dst[1], dst[3]: the TL, TR and BL corners fix a
 // rotation, scale and shear, which is all a flatbed scan needs.
-func solveAffine(src, dst [4]pt) (mat3, error) {
+func solveAffine(src, dst [4]geom.Pt) (mat3, error) {
 	// Map the unit frame to each triangle, then compose.
-	frame := func(q [4]pt) mat3 {
-		e1, e2 := q[1].sub(q[0]), q[3].sub(q[0])
-		return mat3{e1.x, e2.x, q[0].x, e1.y, e2.y, q[0].y, 0, 0, 1}
+	frame := func(q [4]geom.Pt) mat3 {
+		e1, e2 := q[1].Sub(q[0]), q[3].Sub(q[0])
+		return mat3{e1.X, e2.X, q[0].X, e1.Y, e2.Y, q[0].Y, 0, 0, 1}
 	}
 	fs, fd := frame(src), frame(dst)
 	inv, err := fs.inverse()

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/tallyhq/tally/internal/geom"
 	"github.com/tallyhq/tally/ocr"
 )
 
@@ -36,9 +37,9 @@ const (
 // paperBlob is one connected region that may be a sheet of paper, in source
 // pixel coordinates.
 type paperBlob struct {
-	hull     []pt
+	hull     []geom.Pt
 	hullArea float64
-	quad     [4]pt // the sheet's corners: a perspective quad or a rectangle
+	quad     [4]geom.Pt // the sheet's corners: a perspective quad or a rectangle
 }
 
 // findPaper segments the image into candidate sheets. Photos: bright paper
@@ -104,23 +105,23 @@ func findPaper(r raster, imageType string) []paperBlob {
 	for _, l := range labelsSorted {
 		ps := outlines[l]
 		for i := range ps {
-			ps[i] = pt{ps[i].x * sx, ps[i].y * sy}
+			ps[i] = geom.Pt{X: ps[i].X * sx, Y: ps[i].Y * sy}
 		}
-		hull := convexHull(ps)
-		area := polygonArea(hull)
+		hull := geom.ConvexHull(ps)
+		area := geom.PolygonArea(hull)
 		if len(hull) < 4 || area <= 0 || area > maxBlobShare*imageArea {
 			continue
 		}
 		b := paperBlob{hull: hull, hullArea: area}
 		if imageType == ocr.TypeScan {
-			rect, ok := minAreaRect(hull)
-			if !ok || area < minRectFill*rect.area() {
+			rect, ok := geom.MinAreaRect(hull)
+			if !ok || area < minRectFill*rect.Area() {
 				continue
 			}
-			b.quad = rect.corners()
+			b.quad = rect.Corners()
 		} else {
-			q, ok := maxAreaQuad(hull)
-			if !ok || polygonArea(q[:]) < minQuadFill*area {
+			q, ok := geom.MaxAreaQuad(hull)
+			if !ok || geom.PolygonArea(q[:]) < minQuadFill*area {
 				continue
 			}
 			b.quad = q
@@ -132,13 +133,13 @@ func findPaper(r raster, imageType string) []paperBlob {
 }
 
 // distToConvex is 0 inside the convex polygon, else the distance to its edge.
-func distToConvex(poly []pt, p pt) float64 {
-	if insideConvex(poly, p) {
+func distToConvex(poly []geom.Pt, p geom.Pt) float64 {
+	if geom.InsideConvex(poly, p) {
 		return 0
 	}
 	best := math.Inf(1)
 	for i := range poly {
-		best = math.Min(best, pointSegmentDist(p, poly[i], poly[(i+1)%len(poly)]))
+		best = math.Min(best, geom.PointSegmentDist(p, poly[i], poly[(i+1)%len(poly)]))
 	}
 	return best
 }

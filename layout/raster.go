@@ -1,6 +1,10 @@
 package layout
 
-import "image"
+import (
+	"image"
+
+	"github.com/tallyhq/tally/internal/geom"
+)
 
 // raster is a plain w×h 8-bit image with rows stride bytes apart; it hides
 // an image.Gray's bounds offset so that (0, 0) is always its top-left.
@@ -188,8 +192,8 @@ func components(m mask) (labels []int32, sizes []int) {
 // componentOutlines returns, for every label whose size is at least minSize,
 // the corners of its leftmost and rightmost pixel on each row: enough for
 // its convex hull without walking its boundary.
-func componentOutlines(labels []int32, sizes []int, w, h, minSize int) map[int32][]pt {
-	out := make(map[int32][]pt)
+func componentOutlines(labels []int32, sizes []int, w, h, minSize int) map[int32][]geom.Pt {
+	out := make(map[int32][]geom.Pt)
 	first := make([]int32, len(sizes)) // leftmost x on this row, −1 if unseen
 	last := make([]int32, len(sizes))
 	for i := range first {
@@ -212,7 +216,9 @@ func componentOutlines(labels []int32, sizes []int, w, h, minSize int) map[int32
 		fy := float64(y)
 		for _, l := range touched {
 			x0, x1 := float64(first[l]), float64(last[l]+1)
-			out[l] = append(out[l], pt{x0, fy}, pt{x1, fy}, pt{x0, fy + 1}, pt{x1, fy + 1})
+			out[l] = append(out[l],
+				geom.Pt{X: x0, Y: fy}, geom.Pt{X: x1, Y: fy},
+				geom.Pt{X: x0, Y: fy + 1}, geom.Pt{X: x1, Y: fy + 1})
 			first[l] = -1
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/tallyhq/tally/internal/geom"
 	"github.com/tallyhq/tally/ocr"
 )
 
@@ -74,10 +75,10 @@ type Region struct {
 // lineGeom is one usable line in pixel space.
 type lineGeom struct {
 	index  int
-	quad   [4]pt // TL, TR, BR, BL
-	center pt
+	quad   [4]geom.Pt // TL, TR, BR, BL
+	center geom.Pt
 	height float64
-	lo, hi pt // axis-aligned box
+	lo, hi geom.Pt // axis-aligned box
 }
 
 // prepareLines converts lines to pixel space, clamped into the image; lines
@@ -91,15 +92,15 @@ func prepareLines(lines []ocr.Line, w, h int) (geoms []lineGeom, invalid []int) 
 		}
 		var g lineGeom
 		g.index = i
-		g.lo, g.hi = pt{math.Inf(1), math.Inf(1)}, pt{math.Inf(-1), math.Inf(-1)}
+		g.lo, g.hi = geom.Pt{X: math.Inf(1), Y: math.Inf(1)}, geom.Pt{X: math.Inf(-1), Y: math.Inf(-1)}
 		for k, p := range nq {
 			x, y := p.Pixel(w, h)
-			g.quad[k] = pt{x, y}
-			g.center = g.center.add(g.quad[k].scale(0.25))
-			g.lo = pt{math.Min(g.lo.x, x), math.Min(g.lo.y, y)}
-			g.hi = pt{math.Max(g.hi.x, x), math.Max(g.hi.y, y)}
+			g.quad[k] = geom.Pt{X: x, Y: y}
+			g.center = g.center.Add(g.quad[k].Scale(0.25))
+			g.lo = geom.Pt{X: math.Min(g.lo.X, x), Y: math.Min(g.lo.Y, y)}
+			g.hi = geom.Pt{X: math.Max(g.hi.X, x), Y: math.Max(g.hi.Y, y)}
 		}
-		g.height = (g.quad[0].dist(g.quad[3]) + g.quad[1].dist(g.quad[2])) / 2
+		g.height = (g.quad[0].Dist(g.quad[3]) + g.quad[1].Dist(g.quad[2])) / 2
 		geoms = append(geoms, g)
 	}
 	return geoms, invalid
@@ -172,7 +173,7 @@ func FindReceipts(g *image.Gray, lines []ocr.Line, c ocr.Classification) ([]Regi
 		gap := scanGapHeights * lineHeight
 		lo, hi := make([]float64, len(geoms)), make([]float64, len(geoms))
 		for i, g := range geoms {
-			lo[i], hi[i] = g.lo.x, g.hi.x
+			lo[i], hi[i] = g.lo.X, g.hi.X
 		}
 		labels = clusterIntervals(lo, hi, gap)
 		clustering.Epsilon = round4(gap / float64(r.w))
@@ -202,7 +203,7 @@ func FindReceipts(g *image.Gray, lines []ocr.Line, c ocr.Classification) ([]Regi
 	for _, i := range noiseLines {
 		joined := false
 		for k, s := range sheets {
-			if s >= 0 && insideConvex(blobs[s].quad[:], geoms[i].center) {
+			if s >= 0 && geom.InsideConvex(blobs[s].quad[:], geoms[i].center) {
 				clusters[k] = append(clusters[k], i)
 				joined = true
 				break
@@ -223,7 +224,7 @@ func FindReceipts(g *image.Gray, lines []ocr.Line, c ocr.Classification) ([]Regi
 			continue
 		}
 		dir := textDirection(geoms, members)
-		var q [4]pt
+		var q [4]geom.Pt
 		fromPaper := sheets[k] >= 0
 		if fromPaper {
 			q = blobs[sheets[k]].quad
@@ -258,8 +259,8 @@ func lineNeighbors(geoms []lineGeom, eps float64) [][]int {
 	for i := range geoms {
 		for j := i + 1; j < len(geoms); j++ {
 			a, b := geoms[i], geoms[j]
-			dx := math.Max(0, math.Max(a.lo.x, b.lo.x)-math.Min(a.hi.x, b.hi.x))
-			dy := math.Max(0, math.Max(a.lo.y, b.lo.y)-math.Min(a.hi.y, b.hi.y))
+			dx := math.Max(0, math.Max(a.lo.X, b.lo.X)-math.Min(a.hi.X, b.hi.X))
+			dy := math.Max(0, math.Max(a.lo.Y, b.lo.Y)-math.Min(a.hi.Y, b.hi.Y))
 			if math.Hypot(dx, dy) > eps || quadGap(a.quad, b.quad) > eps {
 				continue
 			}
@@ -300,9 +301,9 @@ func assignSheets(geoms []lineGeom, clusters [][]int, blobs []paperBlob, lineHei
 	if len(blobs) == 0 {
 		return clusters, sheets
 	}
-	sheetOf := func(p pt) int {
+	sheetOf := func(p geom.Pt) int {
 		for b := range blobs { // smallest first
-			if insideConvex(blobs[b].hull, p) {
+			if geom.InsideConvex(blobs[b].hull, p) {
 				return b
 			}
 		}
@@ -380,11 +381,11 @@ func assignSheets(geoms []lineGeom, clusters [][]int, blobs []paperBlob, lineHei
 
 // textDirection is the summed reading direction (left to right along the
 // lines) of a cluster, in pixel space.
-func textDirection(geoms []lineGeom, members []int) pt {
-	var d pt
+func textDirection(geoms []lineGeom, members []int) geom.Pt {
+	var d geom.Pt
 	for _, m := range members {
 		q := geoms[m].quad
-		d = d.add(q[1].sub(q[0])).add(q[2].sub(q[3]))
+		d = d.Add(q[1].Sub(q[0])).Add(q[2].Sub(q[3]))
 	}
 	return d
 }
@@ -395,21 +396,21 @@ func textDirection(geoms []lineGeom, members []int) pt {
 // rectangle along that direction is nearly as small (textRectSlack): ragged
 // line ends can tilt the minimum-area fit, while consistent OCR lines show
 // the receipt's orientation directly.
-func linesRect(geoms []lineGeom, members []int, lineHeight float64) [4]pt {
-	var ps []pt
+func linesRect(geoms []lineGeom, members []int, lineHeight float64) [4]geom.Pt {
+	var ps []geom.Pt
 	for _, m := range members {
 		ps = append(ps, geoms[m].quad[:]...)
 	}
-	rect, _ := minAreaRect(ps)
-	if rect.u == (pt{}) {
-		rect.u = pt{1, 0}
+	rect, _ := geom.MinAreaRect(ps)
+	if rect.U == (geom.Pt{}) {
+		rect.U = geom.Pt{X: 1, Y: 0}
 	}
 	if u, ok := consistentTextAxis(geoms, members); ok {
-		if along := boundingRect(ps, u); along.area() <= textRectSlack*rect.area() {
+		if along := geom.BoundingRect(ps, u); along.Area() <= textRectSlack*rect.Area() {
 			rect = along
 		}
 	}
-	return rect.expand(math.Max(fallbackMarginHeights*lineHeight, 1)).corners()
+	return rect.Expand(math.Max(fallbackMarginHeights*lineHeight, 1)).Corners()
 }
 
 const (
@@ -424,16 +425,16 @@ const (
 
 // consistentTextAxis returns the lines' median reading direction (a unit
 // vector in pixel space) when most lines agree with it.
-func consistentTextAxis(geoms []lineGeom, members []int) (pt, bool) {
+func consistentTextAxis(geoms []lineGeom, members []int) (geom.Pt, bool) {
 	var angles []float64
 	for _, m := range members {
-		d := geoms[m].quad[1].sub(geoms[m].quad[0])
-		if d.norm() > 0 {
-			angles = append(angles, math.Atan2(d.y, d.x)*180/math.Pi)
+		d := geoms[m].quad[1].Sub(geoms[m].quad[0])
+		if d.Norm() > 0 {
+			angles = append(angles, math.Atan2(d.Y, d.X)*180/math.Pi)
 		}
 	}
 	if len(angles) == 0 {
-		return pt{}, false
+		return geom.Pt{}, false
 	}
 	med := median(append([]float64(nil), angles...))
 	agree := 0
@@ -444,17 +445,17 @@ func consistentTextAxis(geoms []lineGeom, members []int) (pt, bool) {
 		}
 	}
 	if float64(agree) < textAngleAgreement*float64(len(angles)) {
-		return pt{}, false
+		return geom.Pt{}, false
 	}
 	rad := med * math.Pi / 180
-	return pt{math.Cos(rad), math.Sin(rad)}, true
+	return geom.Pt{X: math.Cos(rad), Y: math.Sin(rad)}, true
 }
 
 // toNormQuad converts pixel corners (TL, TR, BR, BL) to a normalized quad,
 // clamped into the image.
-func toNormQuad(q [4]pt, w, h int) ocr.Quad {
-	n := func(p pt) ocr.Point {
-		np := ocr.FromPixel(p.x, p.y, w, h)
+func toNormQuad(q [4]geom.Pt, w, h int) ocr.Quad {
+	n := func(p geom.Pt) ocr.Point {
+		np := ocr.FromPixel(p.X, p.Y, w, h)
 		return ocr.Point{X: clamp01(np.X), Y: clamp01(np.Y)}
 	}
 	return ocr.Quad{TopLeft: n(q[0]), TopRight: n(q[1]), BottomRight: n(q[2]), BottomLeft: n(q[3])}

@@ -6,15 +6,16 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tallyhq/tally/internal/geom"
 	"github.com/tallyhq/tally/ocr"
 )
 
 // cornerError is the largest per-axis distance (as a fraction of the image
 // width or height) between found bounds and true pixel corners.
-func cornerError(b ocr.Quad, truth [4]pt, w, h int) float64 {
+func cornerError(b ocr.Quad, truth [4]geom.Pt, w, h int) float64 {
 	worst := 0.0
 	for i, p := range b.Points() {
-		t := ocr.FromPixel(truth[i].x, truth[i].y, w, h)
+		t := ocr.FromPixel(truth[i].X, truth[i].Y, w, h)
 		worst = math.Max(worst, math.Max(math.Abs(p.X-t.X), math.Abs(p.Y-t.Y)))
 	}
 	return worst
@@ -209,15 +210,15 @@ func TestPhotoPaperNotSeparable(t *testing.T) {
 		t.Errorf("corners claimed from paper on a white table")
 	}
 	// Every line corner lies inside the bounds.
-	var poly []pt
+	var poly []geom.Pt
 	for _, p := range r.Bounds.Points() {
 		x, y := p.Pixel(600, 800)
-		poly = append(poly, pt{x, y})
+		poly = append(poly, geom.Pt{X: x, Y: y})
 	}
 	for _, l := range lines {
 		for _, p := range l.Quad().Points() {
 			x, y := p.Pixel(600, 800)
-			if !insideConvex(poly, pt{x, y}) {
+			if !geom.InsideConvex(poly, geom.Pt{X: x, Y: y}) {
 				t.Fatalf("line corner (%.0f, %.0f) outside bounds %v", x, y, poly)
 			}
 		}

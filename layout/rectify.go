@@ -5,6 +5,7 @@ import (
 	"image"
 	"math"
 
+	"github.com/tallyhq/tally/internal/geom"
 	"github.com/tallyhq/tally/ocr"
 )
 
@@ -43,8 +44,8 @@ func (t Transform) map3(m mat3, p ocr.Point) ocr.Point {
 	if m == (mat3{}) {
 		return p
 	}
-	q := m.apply(pt{p.X, p.Y})
-	return ocr.Point{X: q.x, Y: q.y}
+	q := m.apply(geom.Pt{X: p.X, Y: p.Y})
+	return ocr.Point{X: q.X, Y: q.Y}
 }
 
 // Rectify cuts one receipt out of the image and straightens it, so that OCR
@@ -61,10 +62,10 @@ func Rectify(g *image.Gray, r Region, imageType string) (*image.Gray, Transform,
 	if src.empty() {
 		return nil, Transform{}, ErrEmptyImage
 	}
-	var q [4]pt
+	var q [4]geom.Pt
 	for i, p := range r.Bounds.Points() {
 		x, y := p.Pixel(src.w, src.h)
-		q[i] = pt{x, y}
+		q[i] = geom.Pt{X: x, Y: y}
 	}
 	if !isConvexQuad(q) {
 		return nil, Transform{}, fmt.Errorf("rectify receipt %d: %w: corners %v are not a convex quadrilateral", r.ClusterID, ErrDegenerate, q)
@@ -82,8 +83,8 @@ func Rectify(g *image.Gray, r Region, imageType string) (*image.Gray, Transform,
 		minX, minY := math.Inf(1), math.Inf(1)
 		maxX, maxY := math.Inf(-1), math.Inf(-1)
 		for _, p := range q {
-			minX, maxX = math.Min(minX, p.x), math.Max(maxX, p.x)
-			minY, maxY = math.Min(minY, p.y), math.Max(maxY, p.y)
+			minX, maxX = math.Min(minX, p.X), math.Max(maxX, p.X)
+			minY, maxY = math.Min(minY, p.Y), math.Max(maxY, p.Y)
 		}
 		x0 := int(math.Max(0, math.Floor(minX+1e-9)))
 		y0 := int(math.Max(0, math.Floor(minY+1e-9)))
@@ -95,13 +96,13 @@ func Rectify(g *image.Gray, r Region, imageType string) (*image.Gray, Transform,
 		outW, outH = x1-x0, y1-y0
 		toSource = mat3{1, 0, float64(x0), 0, 1, float64(y0), 0, 0, 1}
 	default:
-		width := (q[0].dist(q[1]) + q[3].dist(q[2])) / 2
-		height := (q[0].dist(q[3]) + q[1].dist(q[2])) / 2
+		width := (q[0].Dist(q[1]) + q[3].Dist(q[2])) / 2
+		height := (q[0].Dist(q[3]) + q[1].Dist(q[2])) / 2
 		scale := math.Min(1, float64(max(src.w, src.h))/math.Max(width, height))
 		outW = max(1, int(math.Round(width*scale)))
 		outH = max(1, int(math.Round(height*scale)))
 		fw, fh := float64(outW), float64(outH)
-		rect := [4]pt{{0, 0}, {fw, 0}, {fw, fh}, {0, fh}}
+		rect := [4]geom.Pt{{X: 0, Y: 0}, {X: fw, Y: 0}, {X: fw, Y: fh}, {X: 0, Y: fh}}
 		if imageType == ocr.TypeScan {
 			kind = KindAffine
 			toSource, err = solveAffine(rect, q)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/tallyhq/tally/internal/geom"
 	"github.com/tallyhq/tally/ocr"
 )
 
@@ -19,8 +20,8 @@ type bar struct{ u0, v0, u1, v1 float64 }
 
 // sheet is a receipt in the picture.
 type sheet struct {
-	corners       [4]pt   // TL, TR, BR, BL in pixels
-	width, height float64 // physical size in pixels, before perspective
+	corners       [4]geom.Pt // TL, TR, BR, BL in pixels
+	width, height float64    // physical size in pixels, before perspective
 	bars          []bar
 	paper         uint8
 }
@@ -39,17 +40,17 @@ const ink = 25
 // the width, for perspective), filled with n text bars.
 func newSheet(cx, cy, width, height, deg, skew float64, n int, seed uint64) sheet {
 	a := deg * math.Pi / 180
-	u := pt{math.Cos(a), math.Sin(a)}
-	v := pt{-u.y, u.x}
-	c := pt{cx, cy}
+	u := geom.Pt{X: math.Cos(a), Y: math.Sin(a)}
+	v := geom.Pt{X: -u.Y, Y: u.X}
+	c := geom.Pt{X: cx, Y: cy}
 	hw, hh := width/2, height/2
 	topIn := skew * width / 2
 	s := sheet{
-		corners: [4]pt{
-			c.add(u.scale(-hw + topIn)).add(v.scale(-hh)),
-			c.add(u.scale(hw - topIn)).add(v.scale(-hh)),
-			c.add(u.scale(hw)).add(v.scale(hh)),
-			c.add(u.scale(-hw)).add(v.scale(hh)),
+		corners: [4]geom.Pt{
+			c.Add(u.Scale(-hw + topIn)).Add(v.Scale(-hh)),
+			c.Add(u.Scale(hw - topIn)).Add(v.Scale(-hh)),
+			c.Add(u.Scale(hw)).Add(v.Scale(hh)),
+			c.Add(u.Scale(-hw)).Add(v.Scale(hh)),
 		},
 		width: width, height: height, paper: 240,
 	}
@@ -79,7 +80,7 @@ func textBars(n int, seed uint64) []bar {
 // unitToPixel maps the sheet's fractions to image pixels.
 func (s sheet) unitToPixel(tb testing.TB) mat3 {
 	tb.Helper()
-	m, err := solveHomography([4]pt{{0, 0}, {1, 0}, {1, 1}, {0, 1}}, s.corners)
+	m, err := solveHomography([4]geom.Pt{{X: 0, Y: 0}, {X: 1, Y: 0}, {X: 1, Y: 1}, {X: 0, Y: 1}}, s.corners)
 	if err != nil {
 		tb.Fatalf("sheet homography: %v", err)
 	}
@@ -101,18 +102,18 @@ func (sc scene) render(tb testing.TB) *image.Gray {
 		}
 		minX, minY, maxX, maxY := float64(sc.w), float64(sc.h), 0.0, 0.0
 		for _, c := range s.corners {
-			minX, maxX = math.Min(minX, c.x), math.Max(maxX, c.x)
-			minY, maxY = math.Min(minY, c.y), math.Max(maxY, c.y)
+			minX, maxX = math.Min(minX, c.X), math.Max(maxX, c.X)
+			minY, maxY = math.Min(minY, c.Y), math.Max(maxY, c.Y)
 		}
 		for y := max(0, int(minY)); y < min(sc.h, int(maxY)+1); y++ {
 			for x := max(0, int(minX)); x < min(sc.w, int(maxX)+1); x++ {
-				p := toUnit.apply(pt{float64(x) + 0.5, float64(y) + 0.5})
-				if p.x < 0 || p.x > 1 || p.y < 0 || p.y > 1 {
+				p := toUnit.apply(geom.Pt{X: float64(x) + 0.5, Y: float64(y) + 0.5})
+				if p.X < 0 || p.X > 1 || p.Y < 0 || p.Y > 1 {
 					continue
 				}
 				v := s.paper
 				for _, b := range s.bars {
-					if p.x >= b.u0 && p.x <= b.u1 && p.y >= b.v0 && p.y <= b.v1 {
+					if p.X >= b.u0 && p.X <= b.u1 && p.Y >= b.v0 && p.Y <= b.v1 {
 						v = ink
 						break
 					}
@@ -135,8 +136,8 @@ func (sc scene) lines(tb testing.TB) ([]ocr.Line, [][]int) {
 		var mine []int
 		for _, b := range s.bars {
 			n := func(u, v float64) ocr.Point {
-				p := m.apply(pt{u, v})
-				return ocr.FromPixel(p.x, p.y, sc.w, sc.h)
+				p := m.apply(geom.Pt{X: u, Y: v})
+				return ocr.FromPixel(p.X, p.Y, sc.w, sc.h)
 			}
 			q := ocr.Quad{TopLeft: n(b.u0, b.v0), TopRight: n(b.u1, b.v0), BottomRight: n(b.u1, b.v1), BottomLeft: n(b.u0, b.v1)}
 			mine = append(mine, len(lines))
@@ -203,7 +204,7 @@ func twoScanScene() scene {
 // nativeScene is a screenshot: text from edge to edge on white.
 func nativeScene() scene {
 	w, h := 600, 1000
-	s := sheet{corners: [4]pt{{0, 0}, {600, 0}, {600, 1000}, {0, 1000}}, width: 600, height: 1000, paper: 250}
+	s := sheet{corners: [4]geom.Pt{{X: 0, Y: 0}, {X: 600, Y: 0}, {X: 600, Y: 1000}, {X: 0, Y: 1000}}, width: 600, height: 1000, paper: 250}
 	for i := range 25 {
 		v0 := 0.02 + float64(i)*0.0385
 		s.bars = append(s.bars, bar{0.02, v0, 0.6 + 0.38*float64(i%2), v0 + 0.02})

@@ -122,6 +122,9 @@ func portFlags(fs *flag.FlagSet) *config.Config {
 	fs.StringVar(&c.VectorMode, "vector-mode", c.VectorMode, "where readers get vector segments: s3, efs, efs-copy or auto (env "+config.EnvVectorMode+", default s3)")
 	fs.StringVar(&c.VectorMount, "vector-mount", c.VectorMount, "shared directory for the efs vector modes (env "+config.EnvVectorMount+")")
 	fs.StringVar(&c.Tesseract, "tesseract", c.Tesseract, "tesseract binary for the OCR worker (env "+config.EnvTesseract+", default: on PATH)")
+	fs.StringVar(&c.OCREngine, "ocr-engine", c.OCREngine, "OCR engine: tesseract, paddle, or auto (paddle when installed by `make deps-ocr`, else tesseract) (env "+config.EnvOCREngine+", default auto)")
+	fs.StringVar(&c.PaddleDir, "paddle-dir", c.PaddleDir, "directory holding ONNX Runtime and the PaddleOCR models (env "+config.EnvPaddleDir+", default "+config.DefaultPaddleDir()+")")
+	fs.IntVar(&c.OCRThreads, "ocr-threads", c.OCRThreads, "threads each image's OCR may use (env "+config.EnvOCRThreads+", default 1: one image per core)")
 	fs.IntVar(&c.OCRWorkers, "ocr-workers", c.OCRWorkers, "images the OCR worker analyses at once (env "+config.EnvOCRWorkers+", default one per core)")
 	fs.BoolVar(&c.Renditions, "renditions", c.Renditions, "make JPEG/WebP/AVIF renditions of images and receipts in the process stage (env "+config.EnvRenditions+")")
 	fs.Func("rendition-sizes", "renditions' long sides in pixels, e.g. 300,600,full (env "+config.EnvRenditionSizes+", default 300,600,1200,full)", func(v string) error {

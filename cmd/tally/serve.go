@@ -47,7 +47,7 @@ func apiHandler(e *env) (*http.ServeMux, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", healthHandler(e.cfg, e.ports, e.queues, e.cache))
+	mux.Handle("GET /healthz", healthHandler(e.cfg, e.ports, e.queues, e.cache, &e.ocr))
 	mux.Handle("GET /search", searchHandler(searcher))
 	up, err := upload.New(upload.Config{
 		Store:    e.ocrStore(),
@@ -158,6 +158,15 @@ type health struct {
 	Checks  map[string]string      `json:"checks"`
 	Queues  map[string]queueHealth `json:"queues"`
 	Vectors vectorHealth           `json:"vectors"`
+	// OCR is the engine this process's OCR worker runs, when it runs one.
+	OCR *ocrHealth `json:"ocr,omitempty"`
+}
+
+// ocrHealth shows which OCR engine was chosen and why (auto falls back to
+// Tesseract when PaddleOCR is not installed).
+type ocrHealth struct {
+	Engine string `json:"engine"`
+	Reason string `json:"reason"`
 }
 
 // vectorHealth shows the vector storage mode in use (and why), so a fallback
@@ -177,7 +186,7 @@ type queueHealth struct {
 
 // healthHandler reports ok only when every port answers a real request: a
 // read of a key that does not exist must come back as not-found, not fail.
-func healthHandler(cfg config.Config, p *ports, qs pipeline.Queues, cache *vector.Cache) http.Handler {
+func healthHandler(cfg config.Config, p *ports, qs pipeline.Queues, cache *vector.Cache, oc *ocrChoice) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
@@ -188,6 +197,9 @@ func healthHandler(cfg config.Config, p *ports, qs pipeline.Queues, cache *vecto
 				"vector_blob": cfg.VectorBlobURL, "assets_blob": cfg.AssetsBlobURL},
 			Checks: map[string]string{},
 			Queues: map[string]queueHealth{},
+		}
+		if name, why := oc.get(); name != "" {
+			h.OCR = &ocrHealth{Engine: name, Reason: why}
 		}
 		mode, why := cache.Mode()
 		h.Vectors = vectorHealth{Mode: string(mode), Reason: why, Embedder: p.Embedder.Model()}

@@ -17,8 +17,6 @@ import (
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/internal/lambdahost"
 	"github.com/tallyhq/tally/merchant"
-	"github.com/tallyhq/tally/ocr"
-	"github.com/tallyhq/tally/ocr/tesseract"
 	"github.com/tallyhq/tally/ocrstage"
 	"github.com/tallyhq/tally/pipeline"
 	"github.com/tallyhq/tally/process"
@@ -65,6 +63,7 @@ type env struct {
 	queues pipeline.Queues
 	store  *vector.Store
 	cache  *vector.Cache
+	ocr    ocrChoice
 }
 
 func openEnv(ctx context.Context, cfg config.Config, log *slog.Logger) (*env, error) {
@@ -89,15 +88,6 @@ func openEnv(ctx context.Context, cfg config.Config, log *slog.Logger) (*env, er
 		return nil, err
 	}
 	return e, nil
-}
-
-// ocrEngine opens Tesseract; a missing binary is one clear error.
-func (e *env) ocrEngine() (ocr.Engine, error) {
-	eng, err := tesseract.New(tesseract.Options{Binary: e.cfg.Tesseract})
-	if err != nil {
-		return nil, fmt.Errorf("OCR worker: %w (install tesseract-ocr and tesseract-ocr-eng, e.g. `make deps-ocr`, or set %s)", err, config.EnvTesseract)
-	}
-	return eng, nil
 }
 
 // ocrStore is where the OCR stage publishes results.

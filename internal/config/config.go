@@ -30,7 +30,13 @@ const (
 	EnvVectorMount = "TALLY_VECTOR_MOUNT"
 	EnvCacheDir    = "TALLY_CACHE_DIR"
 
-	EnvTesseract  = "TALLY_TESSERACT"
+	EnvTesseract = "TALLY_TESSERACT"
+	// EnvOCREngine picks the OCR engine: tesseract, paddle or auto.
+	EnvOCREngine = "TALLY_OCR_ENGINE"
+	// EnvPaddleDir holds ONNX Runtime and the PaddleOCR models.
+	EnvPaddleDir = "TALLY_PADDLE_DIR"
+	// EnvOCRThreads is the threads each image's OCR may use.
+	EnvOCRThreads = "TALLY_OCR_THREADS"
 	EnvOCRWorkers = "TALLY_OCR_WORKERS"
 	EnvMaxUpload  = "TALLY_MAX_UPLOAD_BYTES"
 	EnvMaxPixels  = "TALLY_MAX_PIXELS"
@@ -111,6 +117,15 @@ type Config struct {
 
 	// Tesseract is the tesseract binary (default: found on PATH).
 	Tesseract string
+	// OCREngine is tesseract, paddle, or auto (the default: paddle when
+	// its library and models are installed, else tesseract).
+	OCREngine string
+	// PaddleDir holds ONNX Runtime and the PaddleOCR models (default
+	// DefaultPaddleDir).
+	PaddleDir string
+	// OCRThreads is the threads one image's OCR may use; 0 means 1, and
+	// OCRWorkers images run at once.
+	OCRThreads int
 	// OCRWorkers is how many images one OCR worker analyses at once (one
 	// single-threaded Tesseract each); 0 means one per core.
 	OCRWorkers int
@@ -128,6 +143,24 @@ type Config struct {
 	RenditionSizes []int
 	// Bad holds environment values that did not parse; Resolve reports them.
 	Bad []string
+}
+
+// OCR engines, as OCREngine names them.
+const (
+	OCRTesseract = "tesseract"
+	OCRPaddle    = "paddle"
+	OCRAuto      = "auto"
+)
+
+// DefaultPaddleDir is where `make deps-ocr` installs ONNX Runtime and the
+// PaddleOCR models: the user's cache directory, outside any checkout, so
+// that every clone and build shares one copy.
+func DefaultPaddleDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "tally", "paddle")
 }
 
 // DefaultMaxUploadBytes is the default upload body limit.
@@ -155,6 +188,8 @@ func FromEnv() Config {
 		VectorMount: os.Getenv(EnvVectorMount),
 		CacheDir:    os.Getenv(EnvCacheDir),
 		Tesseract:   os.Getenv(EnvTesseract),
+		OCREngine:   os.Getenv(EnvOCREngine),
+		PaddleDir:   os.Getenv(EnvPaddleDir),
 		Renditions:  true,
 	}
 	c.applySeed(os.Getenv)
@@ -185,12 +220,17 @@ func FromEnv() Config {
 			*n.dst = x
 		}
 	}
-	if v := os.Getenv(EnvOCRWorkers); v != "" {
-		x, err := strconv.Atoi(v)
-		if err != nil || x < 0 {
-			c.Bad = append(c.Bad, EnvOCRWorkers+"="+v)
-		} else {
-			c.OCRWorkers = x
+	for _, n := range []struct {
+		env string
+		dst *int
+	}{{EnvOCRWorkers, &c.OCRWorkers}, {EnvOCRThreads, &c.OCRThreads}} {
+		if v := os.Getenv(n.env); v != "" {
+			x, err := strconv.Atoi(v)
+			if err != nil || x < 0 {
+				c.Bad = append(c.Bad, n.env+"="+v)
+			} else {
+				*n.dst = x
+			}
 		}
 	}
 	return c
@@ -251,6 +291,19 @@ func (c Config) Resolve() (Config, error) {
 	}
 	if c.MaxUploadBytes < 0 || c.MaxPixels < 0 || c.OCRWorkers < 0 {
 		return c, fmt.Errorf("max upload bytes %d, max pixels %d, OCR workers %d: none may be negative: %w", c.MaxUploadBytes, c.MaxPixels, c.OCRWorkers, tally.ErrInvalidArgument)
+	}
+	if c.OCRThreads < 0 {
+		return c, fmt.Errorf("OCR threads %d: may not be negative: %w", c.OCRThreads, tally.ErrInvalidArgument)
+	}
+	switch c.OCREngine {
+	case "":
+		c.OCREngine = OCRAuto
+	case OCRTesseract, OCRPaddle, OCRAuto:
+	default:
+		return c, fmt.Errorf("OCR engine %q: want %s, %s or %s: %w", c.OCREngine, OCRTesseract, OCRPaddle, OCRAuto, tally.ErrInvalidArgument)
+	}
+	if c.PaddleDir == "" {
+		c.PaddleDir = DefaultPaddleDir()
 	}
 	if c.MaxUploadBytes == 0 {
 		c.MaxUploadBytes = DefaultMaxUploadBytes

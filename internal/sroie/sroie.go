@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -92,11 +93,18 @@ func readBox(path string) ([]string, error) {
 func normalize(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), " ")) }
 
 // EditDistance is the Levenshtein distance between a and b.
-func EditDistance(a, b []rune) int {
+func EditDistance(a, b []rune) int { return lastRow(a, b, false)[len(b)] }
+
+// lastRow is the last row of the edit-distance table of a against b: entry
+// j is the distance between a and b[:j], or, with freeStart, between a and
+// the best substring of b ending at j.
+func lastRow(a, b []rune, freeStart bool) []int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
-		prev[j] = j
+		if !freeStart {
+			prev[j] = j
+		}
 	}
 	for i := 1; i <= len(a); i++ {
 		cur[0] = i
@@ -109,7 +117,7 @@ func EditDistance(a, b []rune) int {
 		}
 		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return prev
 }
 
 // LineMatchedErrors scores OCR lines against transcript lines: each
@@ -118,6 +126,12 @@ func EditDistance(a, b []rune) int {
 // transcript line with no OCR line at all costs its length. CER is
 // errs/chars.
 func LineMatchedErrors(truth, got []string) (errs, chars int) {
+	return matchedErrors(truth, got, EditDistance)
+}
+
+// matchedErrors sums, over the transcript lines, the least distance to any
+// OCR line (a missing line costs its length).
+func matchedErrors(truth, got []string, distance func(a, b []rune) int) (errs, chars int) {
 	cand := make([][]rune, len(got))
 	for i, g := range got {
 		cand[i] = []rune(normalize(g))
@@ -127,11 +141,94 @@ func LineMatchedErrors(truth, got []string) (errs, chars int) {
 		chars += len(tr)
 		best := len(tr)
 		for _, c := range cand {
-			if d := EditDistance(tr, c); d < best {
-				best = d
-			}
+			best = min(best, distance(tr, c))
 		}
 		errs += best
 	}
 	return errs, chars
+}
+
+// LoadAll reads the 30 receipts of dir and the 30 of dir/extra: what the
+// benchmarks measure on.
+func LoadAll(dir string) ([]Receipt, error) {
+	out, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := Load(filepath.Join(dir, "extra"))
+	if err != nil {
+		return nil, fmt.Errorf("extra: %w", err)
+	}
+	return append(out, extra...), nil
+}
+
+// Score is one receipt's OCR text measured against its transcripts and key
+// fields. Errors are edit distances summed over the transcript lines, Chars
+// the transcripts' lengths; the NoSpace variants ignore spaces altogether.
+type Score struct {
+	LineErrs, LineErrsNoSpace int // each transcript line against the closest whole OCR line
+	SegErrs, SegErrsNoSpace   int // against its best window inside any OCR line
+	Chars, CharsNoSpace       int
+
+	Total                   bool // the printed total appears in the text
+	Date                    bool
+	Company, CompanyNoSpace bool
+	Address, AddressNoSpace bool
+}
+
+// Add sums s and o (field presence as counts is kept by the caller).
+func (s *Score) Add(o Score) {
+	s.LineErrs += o.LineErrs
+	s.LineErrsNoSpace += o.LineErrsNoSpace
+	s.SegErrs += o.SegErrs
+	s.SegErrsNoSpace += o.SegErrsNoSpace
+	s.Chars += o.Chars
+	s.CharsNoSpace += o.CharsNoSpace
+}
+
+// ScoreText scores OCR lines against r. Case is ignored everywhere; a key
+// field is present when it appears in the lines joined by single spaces.
+func ScoreText(r Receipt, lines []string) Score {
+	var s Score
+	s.LineErrs, s.Chars = LineMatchedErrors(r.Lines, lines)
+	truthNS, gotNS := mapAll(r.Lines, noSpace), mapAll(lines, noSpace)
+	s.LineErrsNoSpace, s.CharsNoSpace = LineMatchedErrors(truthNS, gotNS)
+	s.SegErrs, _ = SegmentErrors(r.Lines, lines)
+	s.SegErrsNoSpace, _ = SegmentErrors(truthNS, gotNS)
+
+	text := normalize(strings.Join(lines, " "))
+	has := func(field string) (exact, ns bool) {
+		f := normalize(field)
+		if f == "" {
+			return false, false
+		}
+		return strings.Contains(text, f), strings.Contains(noSpace(text), noSpace(f))
+	}
+	s.Total, _ = has(r.Key.Total)
+	s.Date, _ = has(r.Key.Date)
+	s.Company, s.CompanyNoSpace = has(r.Key.Company)
+	s.Address, s.AddressNoSpace = has(r.Key.Address)
+	return s
+}
+
+// SegmentErrors scores OCR lines against transcript lines without caring
+// how an engine split a printed row into lines: each transcript line costs
+// its edit distance to its best-matching window (substring) of any OCR
+// line. Case and runs of white space are ignored.
+func SegmentErrors(truth, got []string) (errs, chars int) {
+	return matchedErrors(truth, got, windowDistance)
+}
+
+// windowDistance is the least edit distance between a and any substring of
+// b (free start and end in b).
+func windowDistance(a, b []rune) int { return slices.Min(lastRow(a, b, true)) }
+
+func noSpace(s string) string { return strings.Join(strings.Fields(s), "") }
+
+func mapAll(ss []string, f func(string) string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = f(s)
+	}
+	return out
 }

@@ -44,3 +44,71 @@ func TestLineMatchedErrors(t *testing.T) {
 		t.Errorf("EditDistance = %d, want 3", d)
 	}
 }
+
+func TestLoadAll(t *testing.T) {
+	t.Parallel()
+	rs, err := sroie.LoadAll(filepath.Join(fixtures.Dir(t), "sroie"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 60 || rs[0].Name != "000" || rs[59].Name != "059" {
+		t.Fatalf("loaded %d receipts (%s…), want 000–059", len(rs), rs[0].Name)
+	}
+}
+
+func TestSegmentErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		truth, got  []string
+		errs, chars int
+	}{
+		// A row the engine read as one line with its neighbour costs
+		// nothing, unlike in LineMatchedErrors.
+		{[]string{"TOTAL", "9.00"}, []string{"Total: 9.00"}, 0, 9},
+		{[]string{"TOTAL"}, []string{"T0TAL 9.00"}, 1, 5},
+		{[]string{"ABC"}, []string{"xyz"}, 3, 3},
+		{[]string{"ABC"}, nil, 3, 3},
+	}
+	for _, tt := range tests {
+		if e, c := sroie.SegmentErrors(tt.truth, tt.got); e != tt.errs || c != tt.chars {
+			t.Errorf("SegmentErrors(%q, %q) = %d/%d, want %d/%d", tt.truth, tt.got, e, c, tt.errs, tt.chars)
+		}
+	}
+}
+
+func TestScoreText(t *testing.T) {
+	t.Parallel()
+	r := sroie.Receipt{
+		Lines: []string{"BOOK TA .K SDN BHD", "NO.53 JALAN SAGU 18,", "TAMAN DAYA", "TOTAL 9.00"},
+		Key:   sroie.Key{Company: "BOOK TA .K SDN BHD", Date: "25/12/2018", Address: "NO.53 JALAN SAGU 18, TAMAN DAYA", Total: "9.00"},
+	}
+	tests := []struct {
+		name string
+		got  []string
+		want sroie.Score
+	}{
+		{"all read", []string{"Book Ta .K Sdn Bhd", "NO.53 JALAN SAGU 18,", "TAMAN DAYA", "Date: 25/12/2018", "Total 9.00"},
+			sroie.Score{Total: true, Date: true, Company: true, CompanyNoSpace: true, Address: true, AddressNoSpace: true}},
+		{"spaces lost", []string{"BOOKTA.KSDNBHD", "NO.53JALANSAGU18,TAMANDAYA", "TOTAL9.00"},
+			sroie.Score{Total: true, CompanyNoSpace: true, AddressNoSpace: true}},
+		{"nothing", []string{"hello"}, sroie.Score{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := sroie.ScoreText(r, tt.got)
+			if got.Total != tt.want.Total || got.Date != tt.want.Date || got.Company != tt.want.Company ||
+				got.CompanyNoSpace != tt.want.CompanyNoSpace || got.Address != tt.want.Address || got.AddressNoSpace != tt.want.AddressNoSpace {
+				t.Errorf("fields = %+v, want %+v", got, tt.want)
+			}
+			if got.Chars != 58 || got.CharsNoSpace != 49 {
+				t.Errorf("chars = %d/%d, want 58/49", got.Chars, got.CharsNoSpace)
+			}
+		})
+	}
+	if s := sroie.ScoreText(r, r.Lines); s.LineErrs != 0 || s.SegErrs != 0 || s.LineErrsNoSpace != 0 {
+		t.Errorf("the transcripts themselves score %+v", s)
+	}
+	if s := sroie.ScoreText(r, []string{"BOOKTA.KSDNBHD"}); s.SegErrsNoSpace >= s.SegErrs {
+		t.Errorf("lost spaces cost %d with spaces and %d without; want fewer without", s.SegErrs, s.SegErrsNoSpace)
+	}
+}

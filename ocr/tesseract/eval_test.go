@@ -4,7 +4,6 @@ import (
 	"context"
 	"image"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -35,12 +34,13 @@ func TestEvalSROIE(t *testing.T) {
 	if os.Getenv(evalEnv) == "" {
 		t.Skipf("set %s=1 to measure CER on SROIE", evalEnv)
 	}
-	dir := fixtures.Dir(t)
-	imgs, _ := filepath.Glob(filepath.Join(dir, "sroie", "img", "*.jpg"))
+	rs, err := sroie.Load(fixtures.Path(t, "sroie"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var receipts []evalReceipt
-	for _, p := range imgs {
-		n := strings.TrimSuffix(filepath.Base(p), ".jpg")
-		receipts = append(receipts, evalReceipt{decodeFile(t, p), sroieTruth(t, dir, n), sroieTotal(t, n)})
+	for _, r := range rs {
+		receipts = append(receipts, evalReceipt{fixtures.DecodeImage(t, r.ImagePath), strings.Join(r.Lines, " "), r.Key.Total})
 	}
 	var configs []evalConfig
 	for _, psm := range []int{3, 4, 6} {
@@ -115,23 +115,6 @@ func evaluate(t *testing.T, c evalConfig, receipts []evalReceipt) evalScore {
 	close(work)
 	wg.Wait()
 	return score
-}
-
-// sroieTruth joins a receipt's transcript lines in file order, in
-// capitals with single spaces.
-func sroieTruth(t *testing.T, dir, n string) string {
-	t.Helper()
-	rs, err := sroie.Load(filepath.Join(dir, "sroie"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rs {
-		if r.Name == n {
-			return strings.Join(r.Lines, " ")
-		}
-	}
-	t.Fatalf("no SROIE receipt %s", n)
-	return ""
 }
 
 // bagF1 is the F1 of the multiset of words got against want.

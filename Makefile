@@ -104,8 +104,8 @@ test: deps-test lint ## install what is missing, then lint and run every test (w
 	$(GO) test -timeout 10m -run 'Alloc|Recall' ./vector/...  # allocation counts are meaningless under -race; recall at full size is too slow under it
 
 .PHONY: bench
-bench: deps deps-ocr ## run the benchmarks and write BENCHMARKS.md
-	./scripts/bench.sh BENCHMARKS.md
+bench: deps deps-ocr ## run the benchmarks and write BENCHMARKS.md (PKGS="./ocrstage …" re-runs only those)
+	PKGS="$(PKGS)" ./scripts/bench.sh BENCHMARKS.md
 
 .PHONY: clean
 clean: ## remove build output (not ./tally-data)

@@ -2,10 +2,14 @@ package ocrstage_test
 
 import (
 	"context"
+	"fmt"
+	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,61 +17,105 @@ import (
 	"github.com/tallyhq/tally/internal/fixtures"
 	"github.com/tallyhq/tally/internal/sroie"
 	"github.com/tallyhq/tally/ocr"
+	"github.com/tallyhq/tally/ocr/paddle"
+	"github.com/tallyhq/tally/ocr/tesseract"
 	"github.com/tallyhq/tally/ocrjob"
 	"github.com/tallyhq/tally/ocrstage"
 	"github.com/tallyhq/tally/queue"
 )
 
-// BenchmarkSROIE measures the OCR stage on the 30 SROIE scans, one
-// operation being all 30 images:
+// BenchmarkSROIE measures both OCR engines on the 60 SROIE scans
+// (sroie/img and sroie/extra/img), one operation being all 60 images:
 //
 //   - bare: `tesseract IMAGE stdout --psm 6` per image with
-//     OMP_THREAD_LIMIT=1, one at a time — the floor;
-//   - worker-N: the OCR worker with N images at once (each one
-//     single-threaded Tesseract): download, decode, classify, cluster,
-//     rectify, recognize, store crops and result, routing item, message.
+//     OMP_THREAD_LIMIT=1, one at a time — Tesseract's floor;
+//   - engine-E: engine E alone on each whole image, one at a time, single
+//     threaded;
+//   - worker-E-N: the OCR worker on engine E with N images at once: download,
+//     decode, classify, cluster, rectify, recognize, store crops and result,
+//     routing item, message.
 //
-// Metrics: s/image (wall time per image), images/min, CER (line-matched
-// against the transcripts in box/*.csv, ignoring case and spacing) and how
-// many receipts' printed totals appear in the text.
+// Metrics: s/image (wall) and cpu-s/image (this process and its children),
+// line-matched CER against the transcripts in box/*.csv with spaces
+// (CER) and without (CER-nospace), segment CER (each transcript line against
+// its best window in any OCR line, so an engine's line splitting does not
+// count) with and without spaces, how many receipts have their printed
+// total, date, company and address somewhere in the text (company and
+// address also with spaces removed), and the peak resident memory of this
+// process (MB-peak; Tesseract's own, a child's, is child-MB-peak).
 func BenchmarkSROIE(b *testing.B) {
-	receipts, err := sroie.Load(filepath.Join(fixtures.Dir(b), "sroie"))
+	receipts, err := sroie.LoadAll(filepath.Join(fixtures.Dir(b), "sroie"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	images := make([][]byte, len(receipts))
+	decoded := make([]image.Image, len(receipts))
 	for i, r := range receipts {
 		if images[i], err = os.ReadFile(r.ImagePath); err != nil {
 			b.Fatal(err)
 		}
+		decoded[i] = fixtures.DecodeImage(b, r.ImagePath)
 	}
+	paddleEngine, err := paddle.New(paddle.Options{Dir: fixtures.PaddleDir(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer paddleEngine.Close()
+	tess, err := tesseract.New(tesseract.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	engines := []struct {
+		name   string
+		engine ocr.Engine
+	}{{"tesseract", tess}, {"paddle", paddleEngine}}
+
 	n := float64(len(receipts))
+	var usage0 usage
+	start := func() { resetPeakRSS(); usage0 = readUsage() }
 	report := func(b *testing.B, elapsed time.Duration, texts [][]string) {
-		per := elapsed.Seconds() / float64(b.N) / n
-		b.ReportMetric(per, "s/image")
-		b.ReportMetric(60/per, "images/min")
-		errs, chars, totals := 0, 0, 0
+		u := readUsage()
+		b.ReportMetric(elapsed.Seconds()/float64(b.N)/n, "s/image")
+		b.ReportMetric((u.cpu-usage0.cpu).Seconds()/float64(b.N)/n, "cpu-s/image")
+		b.ReportMetric(float64(peakRSS())/(1<<20), "MB-peak")
+		b.ReportMetric(float64(u.childMaxRSS)/(1<<20), "child-MB-peak")
+		var sum sroie.Score
+		var total, date, company, companyNS, address, addressNS int
 		for i, r := range receipts {
-			e, c := sroie.LineMatchedErrors(r.Lines, texts[i])
-			errs, chars = errs+e, chars+c
-			if strings.Contains(strings.Join(texts[i], "\n"), r.Key.Total) {
-				totals++
+			s := sroie.ScoreText(r, texts[i])
+			sum.Add(s)
+			for _, c := range []struct {
+				ok bool
+				n  *int
+			}{{s.Total, &total}, {s.Date, &date}, {s.Company, &company}, {s.CompanyNoSpace, &companyNS}, {s.Address, &address}, {s.AddressNoSpace, &addressNS}} {
+				if c.ok {
+					*c.n++
+				}
 			}
 		}
-		b.ReportMetric(float64(errs)/float64(chars), "CER")
-		b.ReportMetric(float64(totals), "totals/30")
+		b.ReportMetric(float64(sum.LineErrs)/float64(sum.Chars), "CER")
+		b.ReportMetric(float64(sum.LineErrsNoSpace)/float64(sum.CharsNoSpace), "CER-nospace")
+		b.ReportMetric(float64(sum.SegErrs)/float64(sum.Chars), "segCER")
+		b.ReportMetric(float64(sum.SegErrsNoSpace)/float64(sum.CharsNoSpace), "segCER-nospace")
+		b.ReportMetric(float64(total), "totals/60")
+		b.ReportMetric(float64(date), "dates/60")
+		b.ReportMetric(float64(company), "company/60")
+		b.ReportMetric(float64(companyNS), "company-nospace/60")
+		b.ReportMetric(float64(address), "address/60")
+		b.ReportMetric(float64(addressNS), "address-nospace/60")
 		b.ReportMetric(0, "ns/op")
 	}
 
-	bare := func(b *testing.B, extra ...string) {
+	b.Run("bare", func(b *testing.B) {
 		if _, err := exec.LookPath("tesseract"); err != nil {
-			b.Skip("tesseract not installed")
+			b.Fatal("tesseract not installed (make deps-ocr)")
 		}
 		texts := make([][]string, len(receipts))
-		start := time.Now()
+		start()
+		begin := time.Now()
 		for range b.N {
 			for i, r := range receipts {
-				cmd := exec.Command("tesseract", append([]string{r.ImagePath, "stdout", "--psm", "6"}, extra...)...)
+				cmd := exec.Command("tesseract", r.ImagePath, "stdout", "--psm", "6")
 				cmd.Env = append(os.Environ(), "OMP_THREAD_LIMIT=1")
 				out, err := cmd.Output()
 				if err != nil {
@@ -76,33 +124,103 @@ func BenchmarkSROIE(b *testing.B) {
 				texts[i] = strings.Split(string(out), "\n")
 			}
 		}
-		report(b, time.Since(start), texts)
-	}
-	b.Run("bare", func(b *testing.B) { bare(b) })
-	// The same run asked for what the worker asks of Tesseract: hOCR with
-	// character boxes (CER not comparable: the output is markup).
-	b.Run("bare-hocr", func(b *testing.B) { bare(b, "-c", "hocr_char_boxes=1", "hocr") })
+		report(b, time.Since(begin), texts)
+	})
 
-	for _, parallel := range []int{1, 2} {
-		b.Run("worker-"+string(rune('0'+parallel)), func(b *testing.B) {
+	before := paddleEngine.Times()
+	for _, eng := range engines {
+		b.Run("engine-"+eng.name, func(b *testing.B) {
 			texts := make([][]string, len(receipts))
-			var elapsed time.Duration
+			start()
+			begin := time.Now()
 			for range b.N {
-				bd := setup(b, func(c *ocrstage.Config) { c.Parallel = parallel })
-				jobs := make([]ocrjob.Job, len(receipts))
-				for i, r := range receipts {
-					jobs[i] = bd.submit(b, r.Name+".jpg", images[i], func(j *ocrjob.Job) { j.Force = true })
-				}
-				start := time.Now()
-				bd.drainAll(b)
-				elapsed += time.Since(start)
-				for i, j := range jobs {
-					texts[i] = bd.resultText(b, j)
+				for i, img := range decoded {
+					lines, err := eng.engine.Recognize(context.Background(), img)
+					if err != nil {
+						b.Fatal(err)
+					}
+					texts[i] = texts[i][:0]
+					for _, l := range lines {
+						texts[i] = append(texts[i], l.Text)
+					}
 				}
 			}
-			report(b, elapsed, texts)
+			report(b, time.Since(begin), texts)
 		})
 	}
+	b.Run("engine-paddle-stages", func(b *testing.B) {
+		// The split of engine-paddle's time, from the engine's own clocks.
+		t := paddleEngine.Times()
+		images := float64(t.Images - before.Images)
+		if images == 0 {
+			b.Skip("engine-paddle did not run")
+		}
+		b.ReportMetric((t.Detect-before.Detect).Seconds()/images, "detect-s/image")
+		b.ReportMetric((t.Recognize-before.Recognize).Seconds()/images, "recognize-s/image")
+		b.ReportMetric(float64(t.Lines-before.Lines)/images, "lines/image")
+		b.ReportMetric(0, "ns/op")
+	})
+
+	for _, eng := range engines {
+		for _, parallel := range []int{1, 2} {
+			b.Run(fmt.Sprintf("worker-%s-%d", eng.name, parallel), func(b *testing.B) {
+				texts := make([][]string, len(receipts))
+				var elapsed time.Duration
+				start()
+				for range b.N {
+					bd := setup(b, func(c *ocrstage.Config) { c.Parallel, c.Engine = parallel, eng.engine })
+					jobs := make([]ocrjob.Job, len(receipts))
+					for i, r := range receipts {
+						jobs[i] = bd.submit(b, r.Name+".jpg", images[i], func(j *ocrjob.Job) { j.Force = true })
+					}
+					begin := time.Now()
+					bd.drainAll(b)
+					elapsed += time.Since(begin)
+					for i, j := range jobs {
+						texts[i] = bd.resultText(b, j)
+					}
+				}
+				report(b, elapsed, texts)
+			})
+		}
+	}
+}
+
+// usage is the CPU time of this process and its children, and the largest
+// resident set any child reached.
+type usage struct {
+	cpu         time.Duration
+	childMaxRSS int64
+}
+
+func readUsage() usage {
+	var self, children syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return usage{
+		cpu:         tv(self.Utime) + tv(self.Stime) + tv(children.Utime) + tv(children.Stime),
+		childMaxRSS: children.Maxrss * 1024,
+	}
+}
+
+// resetPeakRSS starts the kernel's high-water mark of this process's
+// resident set afresh (Linux: "5" to /proc/self/clear_refs).
+func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS is this process's resident high-water mark (VmHWM) in bytes.
+func peakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
 
 // drainAll handles the jobs queue until it is empty, in batches of 10.

@@ -2,6 +2,10 @@
 # Runs Tally's benchmarks and writes a report (default BENCHMARKS.md) with the
 # machine, the date, how to reproduce, and the raw `go test -bench` output per
 # package, so numbers are measured on this machine rather than asserted.
+#
+# PKGS="./ocrstage ./ocr/paddle" re-runs only those packages: their sections,
+# the Lambda zips and the notes are replaced in the existing report, whose
+# header then says which sections were re-run, when, and at which commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-BENCHMARKS.md}
@@ -9,11 +13,24 @@ benchtime=${BENCHTIME:-2s}
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 
-pkgs=$(go list ./... | while read -r p; do
+partial=${PKGS:-}
+if [ -n "$partial" ] && [ ! -f "$out" ]; then echo "bench: PKGS needs an existing $out to update" >&2; exit 1; fi
+pkgs=$(go list ${partial:-./...} | while read -r p; do
 	dir=$(go list -f '{{.Dir}}' "$p")
 	if grep -qs '^func Benchmark' "$dir"/*_test.go; then echo "$p"; fi
 done)
 
+if [ -n "$partial" ]; then
+	# The old report up to its first section, plus a line for this run.
+	header=$(awk '/^## /{exit} {print}' "$out") # without its trailing blank lines
+	echo "$header" >"$tmp"
+	echo "- Re-run with PKGS: $(for p in $pkgs; do printf '%s ' "${p#github.com/tallyhq/tally/}"; done)on $(date -u +%Y-%m-%dT%H:%M:%SZ) at $(git describe --always --dirty 2>/dev/null || echo unknown) (the other sections are from the date above)" >>"$tmp"
+	echo >>"$tmp"
+	sections=$(mktemp)
+	trap 'rm -f "$tmp" "$sections"' EXIT
+	# The old package sections, for the packages not re-run.
+	awk '/^## Lambda zips/{exit} /^## /{p=1} p{print}' "$out" >"$sections"
+else
 {
 	echo "# Benchmarks"
 	echo
@@ -26,25 +43,41 @@ done)
 	echo "- Reproduce: \`make bench\` (or \`BENCHTIME=$benchtime ./scripts/bench.sh\`); each package runs \`go test -run '^\$' -bench . -benchmem -benchtime $benchtime\`."
 	echo
 } >"$tmp"
+fi
 
-for p in $pkgs; do
+# section NAME prints a package's section from the old report.
+section() { awk -v h="## $1" '$0==h{p=1; print; next} /^## /{p=0} p{print}' "$sections"; }
+
+run_pkg() {
+	local p=$1
 	echo "== $p" >&2
 	res=$(go test -run '^$' -bench . -benchmem -benchtime "$benchtime" -timeout 60m "$p" 2>&1 | tee /dev/stderr | grep -E '^(Benchmark|goos|goarch|cpu|pkg|ok|FAIL|---)' || true)
-	{
-		echo "## ${p#github.com/tallyhq/tally/}"
-		echo
-		echo '```'
-		echo "$res"
-		echo '```'
-		echo
-	} >>"$tmp"
-done
+	echo "## ${p#github.com/tallyhq/tally/}"
+	echo
+	echo '```'
+	echo "$res"
+	echo '```'
+	echo
+}
+
+if [ -n "$partial" ]; then
+	# Every package with benchmarks, in order: re-run or kept.
+	all=$(go list ./... | while read -r p; do
+		dir=$(go list -f '{{.Dir}}' "$p")
+		if grep -qs '^func Benchmark' "$dir"/*_test.go; then echo "$p"; fi
+	done)
+	for p in $all; do
+		if grep -qx "$p" <<<"$pkgs"; then run_pkg "$p" >>"$tmp"; else section "${p#github.com/tallyhq/tally/}" >>"$tmp"; fi
+	done
+else
+	for p in $pkgs; do run_pkg "$p" >>"$tmp"; done
+fi
 
 # Lambda deployment sizes (goal: < 20 MB per zip).
 echo "== make lambda" >&2
 make -s lambda >/dev/null
 {
-	echo "## Lambda zips (\`make lambda\`: linux/arm64, -tags lambda.norpc, stripped)"
+	echo "## Lambda zips (\`make lambda\`: linux/arm64, static, -tags $(sed -n "s/^LAMBDA_TAGS := //p" Makefile), stripped)"
 	echo
 	echo "| zip | bytes | MB |"
 	echo "|---|---:|---:|"

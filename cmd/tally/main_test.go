@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tallyhq/tally/internal/fixtures"
+	"github.com/tallyhq/tally/internal/waitfor"
 	"github.com/tallyhq/tally/pipeline"
 )
 
@@ -58,7 +60,12 @@ func TestBadInvocations(t *testing.T) {
 		{args: []string{"search", "-data", "DATA", "-where", "novalue", "total"}, wantCode: 2, wantErr: "field=value"},
 		{args: []string{"search", "-data", "DATA", "-k", "0", "total"}, wantCode: 2, wantErr: "k = 0"},
 		{args: []string{"worker", "-data", "DATA", "-role", "frobnicate"}, wantCode: 2, wantErr: "-role"},
-		{args: []string{"worker", "-data", "DATA", "-role", "ocr", "-tesseract", "/nonexistent/tesseract"}, wantCode: 1, wantErr: "install tesseract-ocr"},
+		{args: []string{"worker", "-data", "DATA", "-role", "ocr", "-ocr-engine", "tesseract", "-tesseract", "/nonexistent/tesseract"}, wantCode: 1, wantErr: "install tesseract-ocr"},
+		{args: []string{"worker", "-data", "DATA", "-role", "ocr", "-ocr-engine", "paddle", "-paddle-dir", "/nonexistent"}, wantCode: 1, wantErr: "make deps-ocr"},
+		// auto falls back to Tesseract; with neither, both reasons are given
+		{args: []string{"worker", "-data", "DATA", "-role", "ocr", "-paddle-dir", "/nonexistent", "-tesseract", "/nonexistent/tesseract"}, wantCode: 1, wantErr: "PaddleOCR is not available either"},
+		{args: []string{"worker", "-data", "DATA", "-role", "ocr", "-ocr-engine", "easyocr"}, wantCode: 2, wantErr: `OCR engine "easyocr"`},
+		{args: []string{"worker", "-data", "DATA", "-role", "ocr", "-ocr-threads", "-1"}, wantCode: 2, wantErr: "OCR threads"},
 		{args: []string{"upload", "-server", "http://127.0.0.1:1"}, wantCode: 2, wantErr: "no files"},
 		{args: []string{"upload", "-server", "http://127.0.0.1:1", "/nonexistent/a.jpg"}, wantCode: 1, wantErr: "no such file"},
 		{args: []string{"submit-ocr", "-server", "http://127.0.0.1:1", "a.jpg"}, wantCode: 2, wantErr: "IMAGE RESULT.json"},
@@ -107,4 +114,28 @@ func TestServeHealthz(t *testing.T) {
 	if h.Vectors.Mode != "s3" || h.Vectors.Embedder == "" {
 		t.Errorf("healthz vectors = %+v, want the storage mode and embedder", h.Vectors)
 	}
+	// The OCR worker starts beside the server and reports the engine auto
+	// chose: PaddleOCR, which make test installs.
+	fixtures.PaddleDir(t)
+	waitfor.True(t, "healthz to report the OCR engine", func() bool {
+		h = getHealth(t, addr)
+		return h.OCR != nil
+	})
+	if !strings.HasPrefix(h.OCR.Engine, "paddleocr") || !strings.Contains(h.OCR.Reason, "auto: PaddleOCR found") {
+		t.Errorf("healthz ocr = %+v, want PaddleOCR chosen by auto", h.OCR)
+	}
+}
+
+func getHealth(t *testing.T, addr string) health {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h health
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -230,3 +230,36 @@ func TestResizeGray(t *testing.T) {
 		t.Errorf("halved %v, want [0 255]", out)
 	}
 }
+
+func TestFoldWidth(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"（": "(", "）": ")", "：": ":", "Ａ": "A", "\u3000": " ", "a": "a", "物": "物", "。": "。"} {
+		if got := foldWidth(in); got != want {
+			t.Errorf("foldWidth(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestGlued(t *testing.T) {
+	t.Parallel()
+	mk := func(s string) []placedGlyph {
+		var gs []placedGlyph
+		for _, r := range s {
+			gs = append(gs, placedGlyph{text: string(r)})
+		}
+		return gs
+	}
+	tests := []struct {
+		text string
+		at   int // the pair text[at-1], text[at]
+		want bool
+	}{
+		{"9.00", 1, true}, {"9.00", 2, true}, {"8:13", 2, true}, {"25/12", 3, true}, {"14-10", 2, true},
+		{"90", 1, false}, {"A.B", 1, false}, {"TOTAL.", 5, false}, {"RM9", 2, false},
+	}
+	for _, tt := range tests {
+		if got := glued(mk(tt.text), tt.at); got != tt.want {
+			t.Errorf("glued(%q, %d) = %v, want %v", tt.text, tt.at, got, tt.want)
+		}
+	}
+}

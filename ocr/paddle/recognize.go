@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tallyhq/tally/internal/geom"
 	"github.com/tallyhq/tally/internal/onnxrt"
@@ -189,7 +190,7 @@ func placeGlyphs(glyphs []glyph, dict []string, frameWidth, cropWidth float64) [
 	}
 	out := make([]placedGlyph, len(glyphs))
 	for i, g := range glyphs {
-		text := dict[g.class]
+		text := foldWidth(dict[g.class])
 		left, right := centers[i]-pitch/2, centers[i]+pitch/2
 		if i > 0 {
 			left = math.Max(left, (centers[i-1]+centers[i])/2)
@@ -247,7 +248,7 @@ func splitWords(gs []placedGlyph, split func(prev, next placedGlyph, pitch float
 			cur = nil
 			continue
 		}
-		if len(cur) > 0 && pitch > 0 && split != nil && split(gs[i-1], g, pitch) {
+		if len(cur) > 0 && pitch > 0 && split != nil && !glued(gs, i) && split(gs[i-1], g, pitch) {
 			words = append(words, cur)
 			cur = nil
 		}
@@ -319,4 +320,41 @@ func longestRun(blank []bool, from, to int) int {
 		}
 	}
 	return best
+}
+
+// foldWidth turns the fullwidth forms of ASCII (U+FF01–U+FF5E) and the
+// ideographic space into ASCII: the Chinese+English dictionary holds both
+// "(" and "（", and reads either for the same printed bracket, while search,
+// extraction and people expect the ASCII one.
+func foldWidth(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if size != len(s) {
+		return s
+	}
+	switch {
+	case r >= 0xFF01 && r <= 0xFF5E:
+		return string(r - 0xFEE0)
+	case r == 0x3000:
+		return " "
+	}
+	return s
+}
+
+// glued reports neighbours that must stay one word however much paper lies
+// between them: a digit and a separator that has a digit on its other side
+// (9.00, 1,234, 8:13, 25/12, 14-10), which fixed-pitch fonts print with wide
+// blanks around the narrow separator.
+func glued(gs []placedGlyph, i int) bool {
+	digit := func(k int) bool {
+		if k < 0 || k >= len(gs) {
+			return false
+		}
+		r, _ := utf8.DecodeRuneInString(gs[k].text)
+		return r >= '0' && r <= '9'
+	}
+	sep := func(k int) bool {
+		return k >= 0 && k < len(gs) && strings.Contains(".,:/-", gs[k].text) && gs[k].text != ""
+	}
+	// the pair is gs[i-1], gs[i]
+	return (sep(i-1) && digit(i) && digit(i-2)) || (sep(i) && digit(i-1) && digit(i+1))
 }

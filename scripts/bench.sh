@@ -24,7 +24,7 @@ if [ -n "$partial" ]; then
 	# The old report up to its first section, plus a line for this run.
 	header=$(awk '/^## /{exit} {print}' "$out") # without its trailing blank lines
 	echo "$header" >"$tmp"
-	echo "- Re-run with PKGS: $(for p in $pkgs; do printf '%s ' "${p#github.com/tallyhq/tally/}"; done)on $(date -u +%Y-%m-%dT%H:%M:%SZ) at $(git describe --always --dirty 2>/dev/null || echo unknown) (the other sections are from the date above)" >>"$tmp"
+	echo "- Re-run with PKGS: $(for p in $pkgs; do printf '%s ' "${p#github.com/tallyhq/tally/}"; done)on $(date -u +%Y-%m-%dT%H:%M:%SZ) at $(git describe --always --dirty 2>/dev/null || echo unknown) on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //' || uname -m) (the other sections are from the date above; each section's cpu line names its machine)" >>"$tmp"
 	echo >>"$tmp"
 	sections=$(mktemp)
 	trap 'rm -f "$tmp" "$sections"' EXIT

@@ -317,6 +317,12 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 		wake := q.b.waiter(q.id)
 		msgs, err := q.claim(ctx, opts)
 		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				// A cancel mid-transaction makes database/sql roll it
+				// back, and the next statement fails with ErrTxDone:
+				// the cause is the cancel.
+				err = ctxErr
+			}
 			return nil, fmt.Errorf("receive from %s: %w", q.name, err)
 		}
 		if len(msgs) > 0 {
@@ -344,6 +350,9 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 			poll = min(poll*2, pollMax)
 			ready, err := q.anyVisible(ctx)
 			if err != nil {
+				if ctxErr := ctx.Err(); ctxErr != nil {
+					err = ctxErr
+				}
 				return nil, fmt.Errorf("receive from %s: %w", q.name, err)
 			}
 			if ready {

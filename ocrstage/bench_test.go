@@ -79,30 +79,22 @@ func BenchmarkSROIE(b *testing.B) {
 		b.ReportMetric((u.cpu-usage0.cpu).Seconds()/float64(b.N)/n, "cpu-s/image")
 		b.ReportMetric(float64(peakRSS())/(1<<20), "MB-peak")
 		b.ReportMetric(float64(u.childMaxRSS)/(1<<20), "child-MB-peak")
-		var sum sroie.Score
-		var total, date, company, companyNS, address, addressNS int
+		var sum sroie.Tally
 		for i, r := range receipts {
-			s := sroie.ScoreText(r, texts[i])
-			sum.Add(s)
-			for _, c := range []struct {
-				ok bool
-				n  *int
-			}{{s.Total, &total}, {s.Date, &date}, {s.Company, &company}, {s.CompanyNoSpace, &companyNS}, {s.Address, &address}, {s.AddressNoSpace, &addressNS}} {
-				if c.ok {
-					*c.n++
-				}
-			}
+			sum.Add(sroie.ScoreText(r, texts[i]))
 		}
-		b.ReportMetric(float64(sum.LineErrs)/float64(sum.Chars), "CER")
-		b.ReportMetric(float64(sum.LineErrsNoSpace)/float64(sum.CharsNoSpace), "CER-nospace")
-		b.ReportMetric(float64(sum.SegErrs)/float64(sum.Chars), "segCER")
-		b.ReportMetric(float64(sum.SegErrsNoSpace)/float64(sum.CharsNoSpace), "segCER-nospace")
-		b.ReportMetric(float64(total), "totals/60")
-		b.ReportMetric(float64(date), "dates/60")
-		b.ReportMetric(float64(company), "company/60")
-		b.ReportMetric(float64(companyNS), "company-nospace/60")
-		b.ReportMetric(float64(address), "address/60")
-		b.ReportMetric(float64(addressNS), "address-nospace/60")
+		cer, cerNS := sum.CER()
+		seg, segNS := sum.SegmentCER()
+		b.ReportMetric(cer, "CER")
+		b.ReportMetric(cerNS, "CER-nospace")
+		b.ReportMetric(seg, "segCER")
+		b.ReportMetric(segNS, "segCER-nospace")
+		b.ReportMetric(float64(sum.Totals), "totals/60")
+		b.ReportMetric(float64(sum.Dates), "dates/60")
+		b.ReportMetric(float64(sum.Companies), "company/60")
+		b.ReportMetric(float64(sum.CompaniesNoSpace), "company-nospace/60")
+		b.ReportMetric(float64(sum.Addresses), "address/60")
+		b.ReportMetric(float64(sum.AddressesNoSpace), "address-nospace/60")
 		b.ReportMetric(0, "ns/op")
 	}
 

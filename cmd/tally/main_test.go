@@ -89,17 +89,9 @@ func TestServeHealthz(t *testing.T) {
 	t.Parallel()
 	_, addr := startServe(t)
 
-	resp, err := http.Get("http://" + addr + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var h health
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK || h.Status != "ok" {
-		t.Fatalf("healthz %d %+v", resp.StatusCode, h)
+	code, h := getHealth(t, addr)
+	if code != http.StatusOK || h.Status != "ok" {
+		t.Fatalf("healthz %d %+v", code, h)
 	}
 	for _, q := range []string{pipeline.QueueOCRJobs, pipeline.QueueOCRResults, pipeline.QueueCompaction} {
 		if _, ok := h.Queues[q]; !ok {
@@ -118,7 +110,7 @@ func TestServeHealthz(t *testing.T) {
 	// chose: PaddleOCR, which make test installs.
 	fixtures.PaddleDir(t)
 	waitfor.True(t, "healthz to report the OCR engine", func() bool {
-		h = getHealth(t, addr)
+		_, h = getHealth(t, addr)
 		return h.OCR != nil
 	})
 	if !strings.HasPrefix(h.OCR.Engine, "paddleocr") || !strings.Contains(h.OCR.Reason, "auto: PaddleOCR found") {
@@ -126,7 +118,8 @@ func TestServeHealthz(t *testing.T) {
 	}
 }
 
-func getHealth(t *testing.T, addr string) health {
+// getHealth fetches /healthz: its status code and body.
+func getHealth(t *testing.T, addr string) (int, health) {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil {
@@ -137,5 +130,5 @@ func getHealth(t *testing.T, addr string) health {
 	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
 		t.Fatal(err)
 	}
-	return h
+	return resp.StatusCode, h
 }

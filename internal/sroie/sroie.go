@@ -176,14 +176,53 @@ type Score struct {
 	Address, AddressNoSpace bool
 }
 
-// Add sums s and o (field presence as counts is kept by the caller).
-func (s *Score) Add(o Score) {
-	s.LineErrs += o.LineErrs
-	s.LineErrsNoSpace += o.LineErrsNoSpace
-	s.SegErrs += o.SegErrs
-	s.SegErrsNoSpace += o.SegErrsNoSpace
-	s.Chars += o.Chars
-	s.CharsNoSpace += o.CharsNoSpace
+// Tally sums the scores of many receipts: errors and characters added up,
+// and for each key field the number of receipts that have it in their text.
+type Tally struct {
+	Receipts                    int
+	LineErrs, LineErrsNoSpace   int
+	SegErrs, SegErrsNoSpace     int
+	Chars, CharsNoSpace         int
+	Totals, Dates               int
+	Companies, CompaniesNoSpace int
+	Addresses, AddressesNoSpace int
+}
+
+// Add counts one receipt's score.
+func (t *Tally) Add(s Score) {
+	t.Receipts++
+	t.LineErrs += s.LineErrs
+	t.LineErrsNoSpace += s.LineErrsNoSpace
+	t.SegErrs += s.SegErrs
+	t.SegErrsNoSpace += s.SegErrsNoSpace
+	t.Chars += s.Chars
+	t.CharsNoSpace += s.CharsNoSpace
+	for _, f := range []struct {
+		ok bool
+		n  *int
+	}{{s.Total, &t.Totals}, {s.Date, &t.Dates}, {s.Company, &t.Companies}, {s.CompanyNoSpace, &t.CompaniesNoSpace},
+		{s.Address, &t.Addresses}, {s.AddressNoSpace, &t.AddressesNoSpace}} {
+		if f.ok {
+			*f.n++
+		}
+	}
+}
+
+// CER is the line-matched character error rate, with and without spaces.
+func (t Tally) CER() (spaces, noSpace float64) {
+	return ratio(t.LineErrs, t.Chars), ratio(t.LineErrsNoSpace, t.CharsNoSpace)
+}
+
+// SegmentCER is the segment character error rate, with and without spaces.
+func (t Tally) SegmentCER() (spaces, noSpace float64) {
+	return ratio(t.SegErrs, t.Chars), ratio(t.SegErrsNoSpace, t.CharsNoSpace)
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }
 
 // ScoreText scores OCR lines against r. Case is ignored everywhere; a key

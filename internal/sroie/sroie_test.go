@@ -112,3 +112,21 @@ func TestScoreText(t *testing.T) {
 		t.Errorf("lost spaces cost %d with spaces and %d without; want fewer without", s.SegErrs, s.SegErrsNoSpace)
 	}
 }
+
+func TestTally(t *testing.T) {
+	t.Parallel()
+	r := sroie.Receipt{Lines: []string{"TOTAL 9.00"}, Key: sroie.Key{Company: "ABC SDN BHD", Date: "25/12/2018", Total: "9.00"}}
+	var sum sroie.Tally
+	sum.Add(sroie.ScoreText(r, []string{"ABCSDN BHD", "TOTAL 9.00"}))
+	sum.Add(sroie.ScoreText(r, []string{"TOTAL 9.0O"}))
+	if sum.Receipts != 2 || sum.Totals != 1 || sum.Dates != 0 || sum.Companies != 0 || sum.CompaniesNoSpace != 1 {
+		t.Errorf("tally %+v", sum)
+	}
+	if cer, _ := sum.CER(); cer != 1.0/20 {
+		t.Errorf("CER = %v, want 1/20 (one wrong character of two 10-character lines)", cer)
+	}
+	var empty sroie.Tally
+	if cer, seg := empty.CER(); cer != 0 || seg != 0 {
+		t.Errorf("empty tally CER %v/%v", cer, seg)
+	}
+}

@@ -79,26 +79,17 @@ func TestEvalSROIE(t *testing.T) {
 		close(work)
 		wg.Wait()
 		elapsed := time.Since(start)
-		var sum sroie.Score
-		var total, date, company, companyNS, address, addressNS int
+		var sum sroie.Tally
 		for i, r := range receipts {
-			s := sroie.ScoreText(r, texts[i])
-			sum.Add(s)
-			for _, c := range []struct {
-				ok bool
-				n  *int
-			}{{s.Total, &total}, {s.Date, &date}, {s.Company, &company}, {s.CompanyNoSpace, &companyNS}, {s.Address, &address}, {s.AddressNoSpace, &addressNS}} {
-				if c.ok {
-					*c.n++
-				}
-			}
+			sum.Add(sroie.ScoreText(r, texts[i]))
 		}
+		cer, cerNS := sum.CER()
+		seg, segNS := sum.SegmentCER()
 		tm := e.Times()
 		n := float64(len(receipts))
 		t.Logf("%-24q CER line %.3f/%.3f seg %.3f/%.3f  total %d date %d company %d/%d address %d/%d  det %.2fs cls %.2fs rec %.2fs per image (%.2f s/image wall on 2)",
-			set, float64(sum.LineErrs)/float64(sum.Chars), float64(sum.LineErrsNoSpace)/float64(sum.CharsNoSpace),
-			float64(sum.SegErrs)/float64(sum.Chars), float64(sum.SegErrsNoSpace)/float64(sum.CharsNoSpace),
-			total, date, company, companyNS, address, addressNS,
+			set, cer, cerNS, seg, segNS,
+			sum.Totals, sum.Dates, sum.Companies, sum.CompaniesNoSpace, sum.Addresses, sum.AddressesNoSpace,
 			tm.Detect.Seconds()/n, tm.Classify.Seconds()/n, tm.Recognize.Seconds()/n, elapsed.Seconds()/n)
 		e.Close()
 	}

@@ -195,6 +195,12 @@ type Set struct {
 	// ReceiptPlaces are written by the merchant resolver (one per receipt);
 	// Items leaves them out, Load reads them.
 	ReceiptPlaces []ReceiptPlace
+	// ReceiptWordLabels, ReceiptSummaries and ReceiptLineItems are
+	// written by receipt understanding; Items leaves them out, Load reads
+	// them.
+	ReceiptWordLabels []ReceiptWordLabel
+	ReceiptSummaries  []ReceiptSummary
+	ReceiptLineItems  []ReceiptLineItem
 }
 
 // Len counts the entities (one item each).

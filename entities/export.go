@@ -16,6 +16,10 @@ type Export struct {
 	ReceiptLetters []ReceiptLetter `json:"receipt_letters"`
 	ReceiptRows    []ReceiptRow    `json:"receipt_rows"`
 	ReceiptPlaces  []ReceiptPlace  `json:"receipt_places"`
+	// Receipt understanding (labels, summaries, line items).
+	ReceiptWordLabels []ReceiptWordLabel `json:"receipt_word_labels"`
+	ReceiptSummaries  []ReceiptSummary   `json:"receipt_summaries"`
+	ReceiptLineItems  []ReceiptLineItem  `json:"receipt_line_items"`
 }
 
 // Export returns s as the export object: copies of its slices, each
@@ -32,6 +36,10 @@ func (s Set) Export() Export {
 		ReceiptLetters: orEmpty(s.ReceiptLetters),
 		ReceiptRows:    orEmpty(s.ReceiptRows),
 		ReceiptPlaces:  orEmpty(s.ReceiptPlaces),
+
+		ReceiptWordLabels: orEmpty(s.ReceiptWordLabels),
+		ReceiptSummaries:  orEmpty(s.ReceiptSummaries),
+		ReceiptLineItems:  orEmpty(s.ReceiptLineItems),
 	}
 	for i := range e.Words {
 		e.Words[i].Tags = orEmpty(e.Words[i].Tags)

@@ -310,6 +310,8 @@ func (s *Set) add(imageID string, it items.Item) error {
 			return err
 		}
 		s.ReceiptPlaces = append(s.ReceiptPlaces, p)
+	case TypeReceiptWordLabel, TypeReceiptSummary, TypeReceiptLineItem:
+		return s.addUnderstanding(it)
 	default:
 		return nil // another stage's item
 	}
@@ -515,6 +517,7 @@ func (s *Set) sort() {
 		a, b := s.ReceiptRows[i], s.ReceiptRows[j]
 		return less(a.ReceiptID, b.ReceiptID, a.RowID, b.RowID)
 	})
+	s.sortUnderstanding()
 }
 
 // less compares pairs (a1, b1), (a2, b2), … lexicographically: a < b.

@@ -212,3 +212,6 @@ func abs(x int64) int64 {
 	}
 	return x
 }
+
+// FromInt is the whole amount n.
+func FromInt(n int64) Amount { return Amount{units: n} }

@@ -1,17 +1,22 @@
 // Package sroie reads the SROIE receipts in the shared fixtures (image,
-// per-line transcripts, key fields) and scores OCR text against them, so
-// every test and benchmark that measures OCR quality measures it the same
-// way.
+// per-line transcripts with their boxes, key fields) and scores against
+// them — OCR text (ScoreText) and extracted key fields (ScoreFields) — so
+// every test and benchmark measures quality the same way. Result turns a
+// receipt's ground truth into an OCR result, for measuring the stages after
+// OCR without OCR errors.
+//
+// Receipts 100–199 are kept out of the fixtures for independent
+// evaluation; every loader skips them by name (see Reserved).
 package sroie
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -25,14 +30,44 @@ type Key struct {
 
 // Receipt is one SROIE receipt.
 type Receipt struct {
-	Name      string // "000"
+	Name string // "000"
+	// ImagePath is the scan; "" for the transcript-only receipts of
+	// LoadText.
 	ImagePath string
-	// Lines are the transcripts of the receipt's text lines, top to bottom.
+	// Lines are the transcripts of the receipt's text lines, top to bottom,
+	// upper-cased with white space collapsed (what the text scores compare).
 	Lines []string
+	// Boxes are the same lines with their positions and original case, for
+	// building an OCR result out of the ground truth (see Result).
+	Boxes []Box
 	Key   Key
 }
 
-// Load reads every receipt under dir (the fixtures' sroie directory).
+// Box is one transcript line of a box file where it was printed.
+type Box struct {
+	// Quad is the line's corners in pixels (x, y; origin top-left, y
+	// down), clockwise from the top-left as the box file lists them.
+	Quad [4][2]float64
+	// Text is the transcript with white space collapsed, case kept.
+	Text string
+}
+
+// Reserved reports whether name is one of receipts 100–199, which are kept
+// out of the fixtures to evaluate Tally independently: every loader skips
+// them, so that no test or tuning can see them even if they are copied in.
+// Any name whose leading digits read 100–199 counts ("150", "0150",
+// "150-copy").
+func Reserved(name string) bool {
+	i := 0
+	for i < len(name) && name[i] >= '0' && name[i] <= '9' {
+		i++
+	}
+	n, err := strconv.Atoi(name[:i])
+	return err == nil && n >= 100 && n <= 199
+}
+
+// Load reads every receipt under dir (the fixtures' sroie directory) that
+// has an image, except the reserved ones.
 func Load(dir string) ([]Receipt, error) {
 	imgs, err := filepath.Glob(filepath.Join(dir, "img", "*.jpg"))
 	if err != nil {
@@ -42,17 +77,14 @@ func Load(dir string) ([]Receipt, error) {
 	var out []Receipt
 	for _, p := range imgs {
 		n := strings.TrimSuffix(filepath.Base(p), ".jpg")
-		r := Receipt{Name: n, ImagePath: p}
-		if r.Lines, err = readBox(filepath.Join(dir, "box", n+".csv")); err != nil {
-			return nil, err
+		if Reserved(n) {
+			continue
 		}
-		raw, err := os.ReadFile(filepath.Join(dir, "key", n+".json"))
+		r, err := readReceipt(n, filepath.Join(dir, "box", n+".csv"), filepath.Join(dir, "key", n+".json"))
 		if err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal(raw, &r.Key); err != nil {
-			return nil, fmt.Errorf("key %s: %w", n, err)
-		}
+		r.ImagePath = p
 		out = append(out, r)
 	}
 	if len(out) == 0 {
@@ -61,31 +93,111 @@ func Load(dir string) ([]Receipt, error) {
 	return out, nil
 }
 
-// readBox reads a box file: 8 coordinates then the transcript per line (the
-// transcript may itself contain commas).
-func readBox(path string) ([]string, error) {
-	f, err := os.Open(path)
+// LoadText reads the transcript-only receipts under dir/text (box and key
+// files, no image), except the reserved ones: the bulk of the ground truth
+// for building and checking field extraction.
+func LoadText(dir string) ([]Receipt, error) {
+	boxes, err := filepath.Glob(filepath.Join(dir, "text", "box", "*.csv"))
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	r.LazyQuotes = true
-	rows, err := r.ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("box %s: %w", path, err)
-	}
-	var lines []string
-	for _, row := range rows {
-		if len(row) < 9 {
+	sort.Strings(boxes)
+	var out []Receipt
+	for _, p := range boxes {
+		n := strings.TrimSuffix(filepath.Base(p), ".csv")
+		if Reserved(n) {
 			continue
 		}
-		if t := normalize(strings.Join(row[8:], ",")); t != "" {
-			lines = append(lines, t)
+		r, err := readReceipt(n, p, filepath.Join(dir, "text", "key", n+".json"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no SROIE transcripts under %s", filepath.Join(dir, "text"))
+	}
+	return out, nil
+}
+
+// LoadTranscripts reads every receipt with a transcript, LoadAll's and
+// LoadText's, sorted by name: all the ground truth there is for measuring
+// field extraction on text.
+func LoadTranscripts(dir string) ([]Receipt, error) {
+	out, err := LoadAll(dir)
+	if err != nil {
+		return nil, err
+	}
+	text, err := LoadText(dir)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, text...)
+	slices.SortStableFunc(out, func(a, b Receipt) int { return strings.Compare(a.Name, b.Name) })
+	for i := 1; i < len(out); i++ {
+		if out[i].Name == out[i-1].Name {
+			return nil, fmt.Errorf("SROIE receipt %s appears twice under %s", out[i].Name, dir)
 		}
 	}
-	return lines, nil
+	return out, nil
+}
+
+// readReceipt reads one receipt's box and key files.
+func readReceipt(name, boxPath, keyPath string) (Receipt, error) {
+	r := Receipt{Name: name}
+	var err error
+	if r.Boxes, err = readBoxes(boxPath); err != nil {
+		return Receipt{}, err
+	}
+	for _, b := range r.Boxes {
+		r.Lines = append(r.Lines, normalize(b.Text))
+	}
+	raw, err := os.ReadFile(keyPath)
+	if err != nil {
+		return Receipt{}, err
+	}
+	if err := json.Unmarshal(raw, &r.Key); err != nil {
+		return Receipt{}, fmt.Errorf("key %s: %w", name, err)
+	}
+	return r, nil
+}
+
+// readBoxes reads a box file: per line 8 pixel coordinates (x1,y1 … x4,y4,
+// clockwise from the top-left) then the transcript, which may itself hold
+// commas and stray quotes. It splits on the first eight commas instead of
+// reading CSV, because a transcript that starts with a quote (text/box/381:
+// `"EDEEMED WITHIN …`) makes a CSV reader swallow the lines after it. Blank
+// lines and lines with an empty transcript are skipped; a line whose
+// coordinates do not parse is an error.
+func readBoxes(path string) ([]Box, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	text := strings.TrimPrefix(string(raw), "\ufeff")
+	var boxes []Box
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		f := strings.SplitN(line, ",", 9)
+		if len(f) < 9 {
+			return nil, fmt.Errorf("box %s:%d: %d fields, want 8 coordinates and a transcript", path, i+1, len(f))
+		}
+		var b Box
+		for j := range 8 {
+			v, err := strconv.ParseFloat(strings.TrimSpace(f[j]), 64)
+			if err != nil {
+				return nil, fmt.Errorf("box %s:%d: coordinate %d: %w", path, i+1, j+1, err)
+			}
+			b.Quad[j/2][j%2] = v
+		}
+		if b.Text = strings.Join(strings.Fields(f[8]), " "); b.Text != "" {
+			boxes = append(boxes, b)
+		}
+	}
+	return boxes, nil
 }
 
 // normalize upper-cases (the transcripts are in capitals) and collapses

@@ -1,0 +1,104 @@
+package rules_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tallyhq/tally/entities"
+	"github.com/tallyhq/tally/internal/fixtures"
+	"github.com/tallyhq/tally/internal/sroie"
+	"github.com/tallyhq/tally/label"
+	"github.com/tallyhq/tally/label/rules"
+)
+
+// transcriptReceipt builds the label input for a SROIE receipt's
+// ground-truth transcript, through the same entities.Build the pipeline
+// uses.
+func transcriptReceipt(tb testing.TB, r sroie.Receipt) label.Receipt {
+	tb.Helper()
+	res, err := r.Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	set, err := entities.Build(entities.Source{ImageID: "sroie-" + r.Name, Result: res, Added: time.Unix(0, 0)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return label.FromSet(set, 1)
+}
+
+// Fields is what the SROIE scoring reads from a summary.
+func fields(s entities.ReceiptSummary) sroie.Fields {
+	return sroie.Fields{Company: s.Fields[label.MerchantName].Text, Address: s.Fields[label.AddressLine].Text,
+		DateText: s.Fields[label.Date].Text, DateISO: s.Fields[label.Date].Value, Total: s.Fields[label.GrandTotal].Value}
+}
+
+// scoreTranscripts labels every ground-truth transcript and tallies the key
+// fields.
+func scoreTranscripts(tb testing.TB, rs []sroie.Receipt) (sroie.FieldTally, map[string]entities.ReceiptSummary) {
+	var tally sroie.FieldTally
+	sums := map[string]entities.ReceiptSummary{}
+	l := rules.New()
+	for _, r := range rs {
+		in := transcriptReceipt(tb, r)
+		p, err := l.Label(context.Background(), in)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := label.Validate(in, &p); err != nil {
+			tb.Fatalf("%s: rules proposal invalid: %v", r.Name, err)
+		}
+		u := label.Summarize(in, p, time.Unix(0, 0))
+		sums[r.Name] = u.Summary
+		tally.Add(r.Name, sroie.ScoreFields(r.Key, fields(u.Summary)))
+	}
+	return tally, sums
+}
+
+// TestSROIETranscripts measures the rules on the ground-truth transcripts
+// of the 526 SROIE receipts in the fixtures (never 100–199) and holds them
+// to the floor they reach, so that a change that loses fields fails.
+// TALLY_LABEL_MISSES=1 prints the misses.
+func TestSROIETranscripts(t *testing.T) {
+	dir := fixtures.Path(t, "sroie")
+	rs, err := sroie.LoadTranscripts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tally, sums := scoreTranscripts(t, rs)
+	strict, norm := tally.F1()
+	t.Logf("%d receipts: strict F1 %.1f, normalized F1 %.1f\n%s", len(rs), 100*strict, 100*norm, tally.Table())
+	if os.Getenv("TALLY_LABEL_MISSES") != "" {
+		misses := tally.NormalizedMisses()
+		names := make([]string, 0, len(misses))
+		for f := range misses {
+			names = append(names, f)
+		}
+		sort.Strings(names)
+		byName := map[string]sroie.Receipt{}
+		for _, r := range rs {
+			byName[r.Name] = r
+		}
+		var b strings.Builder
+		for _, f := range names {
+			for _, n := range misses[f] {
+				s := sums[n]
+				k := byName[n].Key
+				fmt.Fprintf(&b, "%s %s: want company=%q addr=%q date=%q total=%q\n   got company=%q addr=%q date=%q/%q total=%q\n",
+					f, n, k.Company, k.Address, k.Date, k.Total, s.Fields[label.MerchantName].Text, s.Fields[label.AddressLine].Text,
+					s.Fields[label.Date].Text, s.Fields[label.Date].Value, s.Fields[label.GrandTotal].Value)
+			}
+		}
+		os.WriteFile(filepath.Join(t.TempDir(), "misses.txt"), []byte(b.String()), 0o644)
+		t.Log(b.String())
+	}
+	if norm < 0.50 {
+		t.Errorf("normalized F1 %.3f below the floor", norm)
+	}
+}

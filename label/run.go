@@ -74,7 +74,12 @@ func (pl Pipeline) Propose(ctx context.Context, r Receipt) (Proposal, error) {
 		return Proposal{}, fmt.Errorf("label receipt %d: %w", r.ReceiptID, err)
 	}
 	if err := Validate(r, &p); err != nil {
-		return Proposal{}, fmt.Errorf("label receipt %d: rules: %w", r.ReceiptID, err)
+		// A rules bug must not fail the record: the receipt is stored
+		// with nothing proposed and the reason, for a person to see.
+		if pl.Log != nil {
+			pl.Log.Error("rules proposal invalid", "image_id", r.ImageID, "receipt_id", r.ReceiptID, "err", err)
+		}
+		p = Proposal{Source: p.Source, Doubts: []string{"labeller: its proposal was invalid: " + err.Error()}}
 	}
 	if pl.Refiner == nil || len(r.Words) == 0 {
 		return p, nil

@@ -213,20 +213,28 @@ func checks(s entities.ReceiptSummary, its []entities.ReceiptLineItem, rounding 
 		c = bad(c.Name, "rounding", errRound)
 	case !hasTotal:
 		c.Detail = "no grand total"
-	case !hasSub:
-		c.Detail = "no subtotal"
+	case !hasSub && priced == 0:
+		c.Detail = "no subtotal and no priced line items"
 	default:
-		want := sub.Add(tax).Add(tip).Add(round)
+		base := sub
+		if !hasSub {
+			base = itemSum // no subtotal printed: the items are it
+		}
+		want := base.Add(tax).Add(tip).Add(round)
 		if hasDisc && itemDiscounts {
 			// The subtotal already has the itemized discounts taken off.
-		} else if hasDisc && discountAfterSubtotal(sub, tax, tip, round, total) {
+		} else if hasDisc && hasSub && discountAfterSubtotal(sub, tax, tip, round, total) {
 			want = want.Sub(disc.Abs())
 		}
 		c.Expected, c.Actual = total.Fixed(2), want.Fixed(2)
 		c.Status = entities.CheckPass
 		if want.Cmp(total) != 0 {
 			c.Status = entities.CheckFail
-			c.Detail = fmt.Sprintf("subtotal %s + tax %s + tip %s", sub.Fixed(2), tax.Fixed(2), tip.Fixed(2))
+			what := "subtotal"
+			if !hasSub {
+				what = "line items"
+			}
+			c.Detail = fmt.Sprintf("%s %s + tax %s + tip %s", what, base.Fixed(2), tax.Fixed(2), tip.Fixed(2))
 			if hasDisc {
 				c.Detail += " − discount " + disc.Abs().Fixed(2)
 			}

@@ -10,6 +10,7 @@ import (
 	"image"
 	"image/png"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tallyhq/tally"
@@ -150,6 +151,16 @@ func (w *Worker) Process(ctx context.Context, rm ocrjob.ResultMessage) error {
 				merchants[rc.ReceiptID] = p.MerchantName
 			}
 		}
+	}
+	if w.cfg.Labels != nil {
+		// Labelled from the stored words, idempotently: the run id is the
+		// record's, so a redelivery finds its summary and relabels nothing.
+		us, err := w.cfg.Labels.Image(ctx, w.cfg.Items, set, job.CreatedAt, func(rid int) string { return RunID(rm.ImageID, rid, rm.JobID) })
+		if err != nil {
+			return fmt.Errorf("label receipts: %w", err)
+		}
+		w.checkpoint("labels")
+		ix.addLabels(us)
 	}
 	if err := w.index(ctx, rm, ix, merchants); err != nil {
 		return err
@@ -353,6 +364,28 @@ func (w *Worker) embed(ctx context.Context, rm ocrjob.ResultMessage, set entitie
 		}
 	}
 	return &embedded{rids: rids, byReceipt: byReceipt}, nil
+}
+
+// addLabels puts each word's VALID labels into its vector metadata
+// ("label", the labels joined by ","), so that similar words of later
+// receipts can be labelled by their neighbours.
+func (ix *embedded) addLabels(us []entities.Understanding) {
+	valid := map[string][]string{}
+	for _, u := range us {
+		for _, l := range u.Labels {
+			if l.ValidationStatus == entities.LabelValid {
+				id := fmt.Sprintf("IMAGE#%s#RECEIPT#%05d#LINE#%05d#WORD#%05d", l.ImageID, l.ReceiptID, l.LineID, l.WordID)
+				valid[id] = append(valid[id], l.Label)
+			}
+		}
+	}
+	for _, docs := range ix.byReceipt {
+		for _, d := range docs {
+			if ls, ok := valid[d.rec.ID]; ok && d.coll == vector.CollectionWords {
+				d.rec.Meta["label"] = strings.Join(ls, ",")
+			}
+		}
+	}
 }
 
 // index writes each receipt's vector deltas (lines and words, one run),

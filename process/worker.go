@@ -21,6 +21,7 @@ import (
 	"github.com/tallyhq/tally/blob"
 	"github.com/tallyhq/tally/embed"
 	"github.com/tallyhq/tally/items"
+	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/merchant"
 	"github.com/tallyhq/tally/ocrjob"
 	"github.com/tallyhq/tally/queue"
@@ -58,6 +59,10 @@ type Config struct {
 	// Merchant, when not nil, resolves each receipt's merchant (ReceiptPlace)
 	// and its name goes into the receipt's vector metadata.
 	Merchant *merchant.Resolver
+	// Labels, when not nil, labels each receipt after its entities are
+	// written (word labels, summary, line items) and puts each word's
+	// VALID label into its vector metadata.
+	Labels *label.Pipeline
 	// Renditions, when not nil, renders the image and each receipt into
 	// Assets (default Blob; a bucket of its own on AWS).
 	Renditions *renditions.Options

@@ -14,7 +14,7 @@ import (
 var (
 	// reCompany is a business-name suffix or word that marks the merchant
 	// row of a header.
-	reCompany = regexp.MustCompile(`\bSDN\.? ?BHD\b|\bS/B\b|\bBHD\b|\bBERHAD\b|\bENTERPRISES?\b|\bTRADING\b|\bRESTAURANT\b|\bRESTORAN\b|\bHARDWARE\b|\bSTATIONERY\b|\bMART\b|\bMARKET\b|\bSUPERMARKET\b|\bSTORES?\b|\bCAFE\b|\bBAKERY\b|\bKEDAI\b|\bPERNIAGAAN\b|\bSYARIKAT\b|\bRESTAURANTS?\b|\bBOOKS?\b|\bELECTRICAL\b|\bPETRO\w*\b|\bPASAR\b|\bFARMA\w*\b|\bCO\.?\b|\bLTD\b|\bLLC\b|\bINC\.?\b|\bCORP(ORATION)?\b|\bPLT\b|\bHOLDINGS?\b|\bINDUSTRIES\b|\bPHARMACY\b|\bMINI ?MARKET\b|\bGIFT\b|\bGALLERY\b`)
+	reCompany = regexp.MustCompile(`\bSDN\.? ?BHD\b|\bS/B\b|\bBHD\b|\bBERHAD\b|\bENTERPRISES?\b|\bTRADING\b|\bRESTAURANT\b|\bRESTORAN\b|\bHARDWARE\b|\bSTATIONERY\b|\bMART\b|\bMARKET\b|\bSUPERMARKET\b|\bCAFE\b|\bBAKERY\b|\bKEDAI\b|\bPERNIAGAAN\b|\bSYARIKAT\b|\bRESTAURANTS?\b|\bBOOKS?\b|\bELECTRICAL\b|\bPETRO\w*\b|\bPASAR\b|\bFARMA\w*\b|\bCO\.?\b|\bLTD\b|\bLLC\b|\bINC\.?\b|\bCORP(ORATION)?\b|\bPLT\b|\bHOLDINGS?\b|\bINDUSTRIES\b|\bPHARMACY\b|\bMINI ?MARKET\b|\bGIFT\b|\bGALLERY\b`)
 	// reHeaderNoise is header text that is never the merchant.
 	reHeaderNoise = regexp.MustCompile(`^\W*(WELCOME|TAX INVOICE|SIMPLIFIED TAX INVOICE|INVOICE|RECEIPT|OFFICIAL RECEIPT|CASH ?BILL|COPY|CUSTOMER COPY|THANK YOU|REF NO|GOODS SOLD)\b|RETURNABLE|REFUNDABLE`)
 	// reRegistration is a company registration row (789417-W, (JM0517726),
@@ -115,6 +115,9 @@ func (rc *receipt) findHeader() {
 		rc.used[i] = true
 		rc.headerEnd = max(rc.headerEnd, i+1)
 	}
+	if ex := rc.extractedAddress(end); len(ex) > 0 && (rc.p.Country == "US" || len(addr) == 0) {
+		addr = ex
+	}
 	if len(addr) > 0 {
 		rc.setField(label.AddressLine, addr, wordsText(addr), 0.75, "the rows under the business name")
 	}
@@ -152,6 +155,25 @@ func dateOnly(x row) bool {
 		}
 	}
 	return len(x.words) > 0
+}
+
+// extractedAddress is the header's words the OCR stage found to be a
+// street address (its US rules are stricter than the header heuristic).
+func (rc *receipt) extractedAddress(end int) []entities.ReceiptWord {
+	var ws []entities.ReceiptWord
+	value := ""
+	for i := 0; i < end; i++ {
+		for _, w := range rc.rows[i].words {
+			e := w.ExtractedData
+			if e == nil || e.Type != ocr.ExtractAddress || (value != "" && e.Value != value) {
+				continue
+			}
+			value = e.Value
+			ws = append(ws, w)
+			rc.used[i] = true
+		}
+	}
+	return ws
 }
 
 // wraps tells whether row b continues the name on row a.
@@ -249,7 +271,9 @@ func (rc *receipt) findDate() {
 		default:
 			rc.setField(label.Date, c.words, iso, 0.85, "a printed date")
 		}
-		rc.headerEnd = max(rc.headerEnd, min(c.row+1, rc.itemsEnd))
+		if c.row < rc.itemsEnd && c.row < headerRows {
+			rc.headerEnd = max(rc.headerEnd, c.row+1)
+		}
 		return
 	}
 	// Nothing found: a printed date that cannot exist is worth saying.
@@ -385,7 +409,7 @@ func (rc *receipt) findPhone() {
 			value = e164
 		}
 		rc.setField(label.PhoneNumber, ws, value, 0.8, "a printed phone number")
-		if i < rc.itemsEnd {
+		if i < rc.itemsEnd && i < headerRows {
 			rc.headerEnd = max(rc.headerEnd, i+1)
 		}
 		return
@@ -416,6 +440,8 @@ var payNames = map[string]string{"MASTER": "MASTERCARD", "MC": "MASTERCARD", "AM
 // findPayment labels how the receipt was paid (the tender rows below the
 // items) and the card's last four digits.
 func (rc *receipt) findPayment() {
+	var best []entities.ReceiptWord
+	bestMethod, bestRank := "", -1
 	for i := rc.itemsEnd; i < rc.summaryFrom && i < len(rc.rows); i++ {
 		x := rc.rows[i]
 		var ws []entities.ReceiptWord
@@ -435,8 +461,21 @@ func (rc *receipt) findPayment() {
 		if method == "CREDIT" || method == "DEBIT" {
 			method += " CARD"
 		}
-		rc.setField(label.PaymentMethod, ws, method, 0.75, "a payment row")
-		break
+		rank := 3 // a card brand
+		switch method {
+		case "CARD", "PAY":
+			rank = 0
+		case "CREDIT CARD", "DEBIT CARD":
+			rank = 1
+		case "CASH":
+			rank = 2
+		}
+		if rank > bestRank {
+			best, bestMethod, bestRank = ws, method, rank
+		}
+	}
+	if best != nil {
+		rc.setField(label.PaymentMethod, best, bestMethod, 0.75, "a payment row")
 	}
 	for _, x := range rc.rows {
 		if m := reLast4.FindStringSubmatch(x.text); m != nil {

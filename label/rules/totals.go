@@ -20,7 +20,7 @@ var (
 	reTender   = regexp.MustCompile(`\bCASH\b|\bTENDER(ED)?\b|\bPAID\b|\bPAYMENT\b|\bVISA\b|\bMASTER ?CARD\b|\bMASTER\b|\bAMEX\b|\bDEBIT\b|\bCREDIT\b|\bCARD\b|\bE-?WALLET\b|\bTNG\b|\bBOOST\b|\bGRAB ?PAY\b|\bEFTPOS\b|\bDISCOVER\b`)
 	reDiscount = regexp.MustCompile(`\bDISC(OUNT)?\b|\bLESS\b|\bSAVINGS?\b|\bCOUPON\b|\bVOUCHER\b|\bPROMO\b|\bYOU SAVED\b`)
 	reTip      = regexp.MustCompile(`\bTIPS?\b|\bGRATUITY\b`)
-	reTotal    = regexp.MustCompile(`TOTAL|\bAMOUNT DUE\b|\bBALANCE DUE\b|\bAMT DUE\b|\bNETT\b|\bPAYABLE\b|\bJUMLAH\b|\bAMOUNT\b|\bAMT\b|\bDUE\b`)
+	reTotal    = regexp.MustCompile(`TOTAL|\bAMOUNT DUE\b|\bBALANCE DUE\b|\bAMT DUE\b|\bNETT\b|\bPAYABLE\b|\bJUMLAH\b|\bBALANCE\b|\bAMOUNT\b|\bAMT\b|\bDUE\b`)
 	reNotTotal = regexp.MustCompile(`TOTAL ?(QTY|QUANTITY|ITEMS?|DISCOUNT|SAVINGS?|PCS|UNITS?|NO|COUNT|POINTS?|WEIGHT)|\bQTY\b|\bITEMS? ?COUNT\b|\bNO\.? OF ITEMS\b|\bPOINTS?\b`)
 	reFinal    = regexp.MustCompile(`GRAND ?TOTAL|NETT? ?TOTAL|TOTAL ?(AMOUNT|AMT|PAYABLE|DUE|SALES)|ROUNDED|\bINCL(\.|USIVE|\b)|AMOUNT DUE|BALANCE DUE|AFTER (GST|TAX)|\bNETT\b|TOTAL RM|TOTAL ?\(RM\)`)
 	reRefund   = regexp.MustCompile(`\bREFUND(ED)?\b|\bCREDIT NOTE\b|\bRETURN(ED)?\b`)

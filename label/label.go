@@ -192,6 +192,8 @@ type WordLabel struct {
 	Reasoning  string
 	// Source is who proposed it (rules, llm, knn, user).
 	Source string
+	// ConsolidatedFrom is the label a person's correction replaced.
+	ConsolidatedFrom string
 }
 
 // Proposal is what a labeller says about one receipt. Fields are keyed by

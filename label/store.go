@@ -81,7 +81,7 @@ func keepCorrections(prev entities.Understanding, p Proposal) Proposal {
 	for _, l := range prev.Labels {
 		if l.LabelProposedBy == SourceUser && l.ValidationStatus != entities.LabelInvalid {
 			labels = append(labels, WordLabel{Word: entities.WordRef{l.LineID, l.WordID}, Label: l.Label,
-				Confidence: l.Confidence, Reasoning: l.Reasoning, Source: SourceUser})
+				Confidence: l.Confidence, Reasoning: l.Reasoning, Source: SourceUser, ConsolidatedFrom: l.LabelConsolidatedFrom})
 			userLabels[l.Label] = true
 		}
 	}
@@ -226,11 +226,13 @@ func Correct(ctx context.Context, t items.Table, r Receipt, c Correction, at tim
 		l.ValidationStatus = entities.LabelInvalid
 		labels[l.Key()] = l
 	}
+	added := map[items.Key]bool{}
 	add := func(ref entities.WordRef, name, from string) {
 		l := entities.ReceiptWordLabel{ImageID: r.ImageID, ReceiptID: r.ReceiptID, LineID: ref[0], WordID: ref[1],
 			Label: name, Reasoning: "corrected by a person", TimestampAdded: ts, ValidationStatus: entities.LabelValid,
 			LabelProposedBy: SourceUser, LabelConsolidatedFrom: from, Confidence: 1}
 		labels[l.Key()] = l
+		added[l.Key()] = true
 	}
 	fields := map[string]entities.SummaryField{}
 	for k, f := range prev.Summary.Fields {
@@ -316,13 +318,13 @@ func Correct(ctx context.Context, t items.Table, r Receipt, c Correction, at tim
 			continue
 		}
 		p.Labels = append(p.Labels, WordLabel{Word: entities.WordRef{l.LineID, l.WordID}, Label: l.Label,
-			Confidence: l.Confidence, Reasoning: l.Reasoning, Source: l.LabelProposedBy})
+			Confidence: l.Confidence, Reasoning: l.Reasoning, Source: l.LabelProposedBy, ConsolidatedFrom: l.LabelConsolidatedFrom})
 	}
 	u := Summarize(r, p, at)
 	u.Summary.RunID = prev.Summary.RunID
-	// Machine labels keep the time they were added.
+	// Labels this correction did not add keep the time they were added.
 	for i, l := range u.Labels {
-		if old, ok := labels[l.Key()]; ok && old.LabelProposedBy != SourceUser {
+		if old, ok := labels[l.Key()]; ok && !added[l.Key()] {
 			u.Labels[i].TimestampAdded = old.TimestampAdded
 		}
 	}

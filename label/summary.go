@@ -103,7 +103,7 @@ func Summarize(r Receipt, p Proposal, at time.Time) entities.Understanding {
 		row := entities.ReceiptWordLabel{
 			ImageID: r.ImageID, ReceiptID: r.ReceiptID, LineID: l.Word[0], WordID: l.Word[1],
 			Label: l.Label, Reasoning: l.Reasoning, TimestampAdded: ts, ValidationStatus: status,
-			LabelProposedBy: l.Source, Confidence: l.Confidence,
+			LabelProposedBy: l.Source, LabelConsolidatedFrom: l.ConsolidatedFrom, Confidence: l.Confidence,
 		}
 		if l.Source == SourceUser {
 			row.ValidationStatus = entities.LabelValid

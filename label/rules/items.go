@@ -45,7 +45,7 @@ func (rc *receipt) findItems() {
 			case reTimes.MatchString(up):
 			case isAmountWord(w.Text):
 				unit = []entities.ReceiptWord{w}
-			case reQuantity.MatchString(up) && len(qty) == 0 && (j > 0 || x.amount-j <= 2):
+			case reQuantity.MatchString(up) && len(qty) == 0 && (j > 0 || x.amount-j <= 2 || (j+1 < x.amount && reTimes.MatchString(x.words[j+1].Text))):
 				qty = []entities.ReceiptWord{w}
 			case reItemNoise.MatchString(up):
 			default:

@@ -23,17 +23,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/embed"
-	"github.com/tallyhq/tally/internal/ctxtime"
+	"github.com/tallyhq/tally/internal/openaihttp"
 )
 
 // Sentinel errors; every error Embed returns wraps one of these,
@@ -137,11 +135,7 @@ type Embedder struct {
 	maxTokens  int
 	maxRetries int
 	timeout    time.Duration
-	client     *http.Client
-	sleep      func(ctx context.Context, d time.Duration) error
-	rand       func() float64
-
-	requests atomic.Int64
+	api        *openaihttp.Client // sends one request with retries
 }
 
 var _ embed.Embedder = (*Embedder)(nil)
@@ -181,9 +175,6 @@ func New(opts Options) (*Embedder, error) {
 		maxTokens:  orDefault(opts.MaxTokens, DefaultMaxTokens),
 		maxRetries: orDefault(opts.MaxRetries, DefaultMaxRetries),
 		timeout:    orDefault(opts.Timeout, DefaultTimeout),
-		client:     opts.HTTPClient,
-		sleep:      opts.Sleep,
-		rand:       opts.Rand,
 	}
 	switch {
 	case opts.MaxInputs < 0:
@@ -217,15 +208,12 @@ func New(opts Options) (*Embedder, error) {
 		return nil, invalid("model %s has no known vector length: set Dims (sent to the server) or NativeDims (only checked)", model)
 	}
 
-	if e.client == nil {
-		e.client = &http.Client{}
-	}
-	if e.sleep == nil {
-		e.sleep = ctxtime.Sleep
-	}
-	if e.rand == nil {
-		e.rand = rand.Float64
-	}
+	e.api = openaihttp.New(openaihttp.Config{
+		Endpoint: e.endpoint, APIKey: e.apiKey, HTTPClient: opts.HTTPClient,
+		MaxRetries: e.maxRetries, Timeout: e.timeout, BackoffBase: backoffBase, BackoffCap: backoffCap,
+		Sleep: opts.Sleep, Rand: opts.Rand,
+		Rejected: ErrRejected, Unavailable: ErrUnavailable, BadResponse: ErrBadResponse,
+	})
 	return e, nil
 }
 
@@ -245,7 +233,7 @@ func (e *Embedder) Model() string { return fmt.Sprintf("openai:%s:%d", e.model, 
 
 // Requests is how many HTTP requests (retries included) this Embedder has
 // sent, for measuring requests per receipt.
-func (e *Embedder) Requests() int64 { return e.requests.Load() }
+func (e *Embedder) Requests() int64 { return e.api.Requests() }
 
 // Embed returns one unit vector per text, in order. Texts are split into
 // requests of at most MaxInputs inputs and MaxTokens estimated tokens, sent

@@ -365,22 +365,6 @@ func TestRejectedCarriesServerMessage(t *testing.T) {
 	}
 }
 
-func TestErrorMessageFormats(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ body, want string }{
-		{`{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`, "rate_limit_exceeded: Rate limit reached"},
-		{`{"error":{"message":"bad","type":"invalid_request_error","param":null,"code":null}}`, "invalid_request_error: bad"},
-		{`{"error":"model \"x\" not found, try pulling it first"}`, `model "x" not found, try pulling it first`}, // Ollama
-		{`{"object":"error","message":"This model's maximum context length is 512 tokens"}`, "This model's maximum context length is 512 tokens"},
-		{`<html>502 Bad Gateway</html>`, ""},
-	}
-	for _, tt := range tests {
-		if got := errorMessage([]byte(tt.body)); got != tt.want {
-			t.Errorf("errorMessage(%s) = %q, want %q", tt.body, got, tt.want)
-		}
-	}
-}
-
 // TestAttemptTimeoutIsRetried: a server that does not answer within
 // Options.Timeout costs one attempt, not the call.
 func TestAttemptTimeoutIsRetried(t *testing.T) {
@@ -617,35 +601,6 @@ func TestFromURL(t *testing.T) {
 				t.Errorf("%+v does not hold the URL's settings", e)
 			}
 		})
-	}
-}
-
-func TestRetryAfterParsing(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2025, 5, 26, 5, 0, 0, 0, time.UTC)
-	tests := []struct {
-		headers map[string]string
-		want    time.Duration
-	}{
-		{nil, -1},
-		{map[string]string{"Retry-After": "2"}, 2 * time.Second},
-		{map[string]string{"Retry-After": "0.5"}, 500 * time.Millisecond},
-		{map[string]string{"Retry-After": "Mon, 26 May 2025 05:00:07 GMT"}, 7 * time.Second},
-		{map[string]string{"Retry-After": "Mon, 26 May 2025 04:59:00 GMT"}, 0}, // in the past
-		{map[string]string{"Retry-After": "soon"}, -1},
-		{map[string]string{"Retry-After": "-3"}, -1},
-		{map[string]string{"Retry-After": "1e300"}, maxRetryAfter},
-		{map[string]string{"Retry-After-Ms": "20", "Retry-After": "1"}, 20 * time.Millisecond},
-		{map[string]string{"Retry-After-Ms": "junk", "Retry-After": "1"}, time.Second},
-	}
-	for _, tt := range tests {
-		h := http.Header{}
-		for k, v := range tt.headers {
-			h.Set(k, v)
-		}
-		if got := retryAfter(h, now); got != tt.want {
-			t.Errorf("retryAfter(%v) = %v, want %v", tt.headers, got, tt.want)
-		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/imaging"
+	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/ocr"
 )
 
@@ -45,7 +46,8 @@ func StatusOf(err error) int {
 	case errors.Is(err, ErrTooLarge), errors.Is(err, imaging.ErrTooLarge), errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, imaging.ErrEmpty), errors.Is(err, imaging.ErrCorrupt), errors.Is(err, ocr.ErrMalformed),
-		errors.Is(err, ocr.ErrGeometry), errors.Is(err, tally.ErrInvalidArgument):
+		errors.Is(err, ocr.ErrGeometry), errors.Is(err, tally.ErrInvalidArgument),
+		errors.Is(err, label.ErrInvalidCorrection), errors.Is(err, label.ErrUnknownLabel), errors.Is(err, label.ErrUnknownWord):
 		return http.StatusBadRequest
 	case errors.Is(err, tally.ErrNotFound):
 		return http.StatusNotFound

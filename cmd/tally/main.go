@@ -31,6 +31,7 @@ func commands() []command {
 		{"upload", "upload receipt images to a running server (-wait for OCR)", runUpload},
 		{"submit-ocr", "submit an image with an external OCR result JSON", runSubmitOCR},
 		{"export", "print one image's entities as JSON", runExport},
+		{"label", "label an image's receipts again and print their summaries", runLabel},
 		{"search", "search receipts' lines or words by text", runSearch},
 		{"version", "print the version", runVersion},
 		{"help", "list the subcommands", nil},

@@ -39,7 +39,8 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 }
 
 // apiHandler is Tally's HTTP API: health, search, the upload routes, image
-// records and (for the file blob store) presigned URLs. tally serve listens
+// records, receipt summaries and their corrections, and (for the file blob
+// store) presigned URLs. tally serve listens
 // with it; the upload Lambda serves it behind API Gateway.
 func apiHandler(e *env) (*http.ServeMux, error) {
 	searcher, err := pipeline.NewSearcher(e.store, e.cache, e.ports.Embedder, time.Second)
@@ -61,6 +62,8 @@ func apiHandler(e *env) (*http.ServeMux, error) {
 	}
 	up.Register(mux)
 	mux.Handle("GET /images/{id}", imageHandler(e.ports.Items))
+	mux.Handle("GET /receipts", listReceiptsHandler(e.ports.Items))
+	mux.Handle("PATCH /receipts/{image_id}/{receipt_id}", correctReceiptHandler(e.ports.Items, time.Now))
 	if e.ports.BlobHandler != nil {
 		mux.Handle("/blob/", e.ports.BlobHandler)
 	}

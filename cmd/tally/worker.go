@@ -176,9 +176,13 @@ func (e *env) worker(name string) (stage, error) {
 		if pl := openPlaces(e.ports.Items, e.log); pl != nil {
 			resolver.Places = pl
 		}
+		labels, err := newLabelPipeline(e.cfg, e.ports.Items, e.log.With("role", "process"))
+		if err != nil {
+			return stage{}, err
+		}
 		w, err := process.New(process.Config{
-			Merchant: resolver,
-			Items:    e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Embedder: e.ports.Embedder, Vectors: e.store,
+			Merchant: resolver, Labels: &labels,
+			Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Embedder: e.ports.Embedder, Vectors: e.store,
 			Results: e.queues.OCRResults, DeadLetter: dlq, Compaction: e.queues.Compaction,
 			Renditions: rend, MaxReceiveCount: pipeline.MaxReceiveCount, Log: e.log.With("role", "process"),
 		})

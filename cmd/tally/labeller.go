@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/label"
+	"github.com/tallyhq/tally/label/llm"
 	"github.com/tallyhq/tally/label/rules"
 )
 
@@ -22,10 +24,16 @@ func newLabelPipeline(cfg config.Config, t items.Table, log *slog.Logger) (label
 	return pl, nil
 }
 
-// labelRefiner opens the refiner that improves the rules' proposals, or
-// returns nil when none is configured. It is the one place a refiner is
-// attached: the LLM refiner (label/llm, configured by TALLY_LLM_URL)
-// belongs here. This build has none, so the rules label every receipt.
+// labelRefiner opens the LLM refiner cfg.LLMURL names (TALLY_LLM_URL),
+// its answers cached in the item store, or returns nil when none is
+// configured and the rules label every receipt.
 func labelRefiner(cfg config.Config, t items.Table, log *slog.Logger) (label.Refiner, error) {
-	return nil, nil
+	if cfg.LLMURL == "" {
+		return nil, nil
+	}
+	r, err := llm.FromURL(cfg.LLMURL, llm.Options{Table: t, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvLLMURL, err)
+	}
+	return r, nil
 }

@@ -120,6 +120,7 @@ func portFlags(fs *flag.FlagSet) *config.Config {
 	fs.StringVar(&c.BlobURL, "blob", c.BlobURL, "blob backend URL, e.g. file://DIR (env "+config.EnvBlobURL+")")
 	fs.StringVar(&c.ItemsURL, "items", c.ItemsURL, "items backend URL, e.g. sqlite://PATH (env "+config.EnvItemsURL+")")
 	fs.StringVar(&c.EmbedderURL, "embedder", c.EmbedderURL, "embedder URL, e.g. hashed://512 (env "+config.EnvEmbedderURL+", default "+config.DefaultEmbedderURL+")")
+	fs.StringVar(&c.LLMURL, "llm", c.LLMURL, "LLM that refines receipt labels, e.g. openai://gpt-4o-mini (env "+config.EnvLLMURL+", default none: rules only)")
 	fs.StringVar(&c.VectorMode, "vector-mode", c.VectorMode, "where readers get vector segments: s3, efs, efs-copy or auto (env "+config.EnvVectorMode+", default s3)")
 	fs.StringVar(&c.VectorMount, "vector-mount", c.VectorMount, "shared directory for the efs vector modes (env "+config.EnvVectorMount+")")
 	fs.StringVar(&c.Tesseract, "tesseract", c.Tesseract, "tesseract binary for the OCR worker (env "+config.EnvTesseract+", default: on PATH)")

@@ -26,6 +26,9 @@ const (
 	EnvLog      = "TALLY_LOG_FORMAT"
 
 	EnvEmbedderURL = "TALLY_EMBEDDER_URL"
+	// EnvLLMURL names an LLM that refines the rules' receipt labels
+	// (openai://MODEL[?base=…]); empty means rules only.
+	EnvLLMURL      = "TALLY_LLM_URL"
 	EnvVectorMode  = "TALLY_VECTOR_MODE"
 	EnvVectorMount = "TALLY_VECTOR_MOUNT"
 	EnvCacheDir    = "TALLY_CACHE_DIR"
@@ -107,6 +110,9 @@ type Config struct {
 	LogFormat string // "text", "json" or "" (text on a terminal, JSON otherwise)
 
 	EmbedderURL string
+	// LLMURL, when set, names the LLM that refines the rules' receipt
+	// labels (label/llm's URL form); empty labels with the rules alone.
+	LLMURL string
 	// VectorMode is where readers get segments: s3 (object store + local
 	// cache), efs, efs-copy or auto; VectorMount is the shared directory
 	// for the efs modes.
@@ -184,6 +190,7 @@ func FromEnv() Config {
 		Role:          os.Getenv(EnvRole),
 
 		EmbedderURL: os.Getenv(EnvEmbedderURL),
+		LLMURL:      os.Getenv(EnvLLMURL),
 		VectorMode:  os.Getenv(EnvVectorMode),
 		VectorMount: os.Getenv(EnvVectorMount),
 		CacheDir:    os.Getenv(EnvCacheDir),

@@ -67,7 +67,10 @@ func BenchmarkSROIEFields(b *testing.B) {
 }
 
 // benchServe runs serve with the engine on a fresh data directory.
-func benchServe(b *testing.B, engine string) string {
+func benchServe(b *testing.B, engine string) string { return benchServeT(b, engine) }
+
+// benchServeT runs serve with the engine on a fresh data directory.
+func benchServeT(b testing.TB, engine string) string {
 	b.Helper()
 	cfg, err := config.Config{DataDir: b.TempDir(), Addr: "127.0.0.1:0", OCREngine: engine}.Resolve()
 	if err != nil {
@@ -94,18 +97,23 @@ func benchServe(b *testing.B, engine string) string {
 func uploadAll(b *testing.B, server string, rs []sroie.Receipt) []string {
 	ids := make([]string, len(rs))
 	for i, r := range rs {
-		var out, errb bytes.Buffer
-		if code := run(context.Background(), []string{"upload", "-server", server, r.ImagePath}, &out, &errb); code != 0 {
-			b.Fatalf("upload %s: %s", r.Name, errb.String())
-		}
-		// "FILE\tIMAGE_ID[ note]"
-		f := strings.Split(strings.TrimSpace(out.String()), "\t")
-		if len(f) < 2 {
-			b.Fatalf("upload %s: output %q", r.Name, out.String())
-		}
-		ids[i] = strings.Fields(f[1])[0]
+		ids[i] = uploadOne(b, server, r.ImagePath)
 	}
 	return ids
+}
+
+// uploadOne uploads one file with `tally upload` and returns its image id.
+func uploadOne(b testing.TB, server, path string) string {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"upload", "-server", server, path}, &out, &errb); code != 0 {
+		b.Fatalf("upload %s: %s", path, errb.String())
+	}
+	// "FILE\tIMAGE_ID[ note]"
+	f := strings.Split(strings.TrimSpace(out.String()), "\t")
+	if len(f) < 2 {
+		b.Fatalf("upload %s: output %q", path, out.String())
+	}
+	return strings.Fields(f[1])[0]
 }
 
 // waitSummary waits for an image's first receipt summary.

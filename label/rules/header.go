@@ -14,7 +14,7 @@ import (
 var (
 	// reCompany is a business-name suffix or word that marks the merchant
 	// row of a header.
-	reCompany = regexp.MustCompile(`\bSDN\.? ?BHD\b|\bS/B\b|\bBHD\b|\bBERHAD\b|\bENTERPRISES?\b|\bTRADING\b|\bRESTAURANT\b|\bRESTORAN\b|\bHARDWARE\b|\bSTATIONERY\b|\bMART\b|\bMARKET\b|\bSUPERMARKET\b|\bCAFE\b|\bBAKERY\b|\bKEDAI\b|\bPERNIAGAAN\b|\bSYARIKAT\b|\bRESTAURANTS?\b|\bBOOKS?\b|\bELECTRICAL\b|\bPETRO\w*\b|\bPASAR\b|\bFARMA\w*\b|\bCO\.?\b|\bLTD\b|\bLLC\b|\bINC\.?\b|\bCORP(ORATION)?\b|\bPLT\b|\bHOLDINGS?\b|\bINDUSTRIES\b|\bPHARMACY\b|\bMINI ?MARKET\b|\bGIFT\b|\bGALLERY\b`)
+	reCompany = regexp.MustCompile(`\bS[DO]N\.? ?BH[DN]\b|\bS/B\b|\bBHD\b|\bBERHAD\b|ENTERPRISES?\b|TRADING\b|\bRESTAURANT\b|\bRESTORAN\b|\bHARDWARE\b|\bSTATIONERY\b|\bMART\b|\bMARKET\b|\bSUPERMARKET\b|\bCAFE\b|\bBAKERY\b|\bKEDAI\b|\bPERNIAGAAN\b|\bSYARIKAT\b|\bRESTAURANTS?\b|\bBOOKS?\b|\bELECTRICAL\b|\bPETRO\w*\b|\bPASAR\b|\bFARMA\w*\b|\bCO\.?\b|\bLTD\b|\bLLC\b|\bINC\.?\b|\bCORP(ORATION)?\b|\bPLT\b|\bHOLDINGS?\b|\bINDUSTRIES\b|\bPHARMACY\b|\bMINI ?MARKET\b|\bGIFT\b|\bGALLERY\b`)
 	// reHeaderNoise is header text that is never the merchant.
 	reHeaderNoise = regexp.MustCompile(`^\W*(WELCOME|TAX INVOICE|SIMPLIFIED TAX INVOICE|INVOICE|RECEIPT|OFFICIAL RECEIPT|CASH ?BILL|COPY|CUSTOMER COPY|THANK YOU|REF NO|GOODS SOLD)\b|RETURNABLE|REFUNDABLE`)
 	// reRegistration is a company registration row (789417-W, (JM0517726),
@@ -92,7 +92,11 @@ func (rc *receipt) findHeader() {
 		if x.amount >= 0 {
 			break
 		}
-		if registrationOnly(x.text) || reNotAddress.MatchString(x.text) || reTaxID.MatchString(x.text) || dateOnly(x) {
+		if reTaxID.MatchString(x.text) && len(addr) > 0 {
+			break // the address ends at the tax id under it
+		}
+		if registrationOnly(x.text) || reNotAddress.MatchString(x.text) || reTaxID.MatchString(x.text) || dateOnly(x) ||
+			(reCompany.MatchString(x.text) && reSuffixEnd.MatchString(x.text)) {
 			continue
 		}
 		n++
@@ -184,6 +188,10 @@ func wraps(a, b string) bool {
 	return startsWithSuffix(b) && !reCompany.MatchString(strings.TrimSpace(a[max(0, len(a)-7):]))
 }
 
+// reSuffixEnd is a row that ends with a company suffix: another company
+// (a former name, a licensor), not an address line.
+var reSuffixEnd = regexp.MustCompile(`\b(S[DO]N\.? ?BH[DN]\.?|BHD\.?|BERHAD|S/B|LTD\.?|LLC|INC\.?)$`)
+
 var reSuffixStart = regexp.MustCompile(`^(SDN\.? ?BHD|S/B|BHD|BERHAD|ENTERPRISES?|TRADING|PLT|LTD|LLC|INC|CO\.|\(M\))`)
 
 func startsWithSuffix(s string) bool { return reSuffixStart.MatchString(s) }
@@ -213,7 +221,6 @@ func hasExtracted(x row, typ string) bool {
 
 var (
 	reDateShape  = regexp.MustCompile(`\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{1,2}[ \-]?(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[ \-,]*\d{2,4}|(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[ \-]?\d{1,2}|^\d{1,2}$|^\d{4},?$|^(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)`)
-	reBadDate    = regexp.MustCompile(`\b(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})\b`)
 	reTimeWord   = regexp.MustCompile(`^(\d{1,2}):(\d{2})(?::(\d{2}))?(AM|PM)?$`)
 	reMeridiem   = regexp.MustCompile(`^(AM|PM|A\.M\.|P\.M\.)$`)
 	reDateKeyRow = regexp.MustCompile(`\bDATE\b|\bTARIKH\b`)
@@ -276,13 +283,103 @@ func (rc *receipt) findDate() {
 		}
 		return
 	}
-	// Nothing found: a printed date that cannot exist is worth saying.
-	for _, x := range rc.rows {
-		if m := reBadDate.FindString(x.text); m != "" {
-			rc.doubt(label.Date, "%q is not a real date", m)
+	// The OCR stage found none: read the rows themselves, where OCR glued
+	// a time on ("22/12/201714:03") or split a date over words ("05",
+	// "Mar", "201818:24").
+	var bad string
+	for i, x := range rc.rows {
+		var b strings.Builder
+		spans := make([][2]int, len(x.words))
+		for j, w := range x.words {
+			if j > 0 {
+				b.WriteByte(' ')
+			}
+			spans[j][0] = b.Len()
+			b.WriteString(strings.ToUpper(w.Text))
+			spans[j][1] = b.Len()
+		}
+		text := b.String()
+		for at := 0; at < len(text); at++ {
+			if !isDigit(text[at]) || (at > 0 && isDigit(text[at-1])) {
+				continue
+			}
+			printed, iso, ok := rc.dateIn(text[at:])
+			if printed == "" {
+				continue
+			}
+			if !ok {
+				if bad == "" {
+					bad = printed
+				}
+				continue
+			}
+			var ws []entities.ReceiptWord
+			for j, sp := range spans {
+				if sp[1] > at && sp[0] < at+len(printed) {
+					ws = append(ws, x.words[j])
+				}
+			}
+			rc.setField(label.Date, ws, iso, 0.7, "a printed date")
+			rc.p.Fields[label.Date] = withText(rc.p.Fields[label.Date], printed)
+			if i < rc.itemsEnd && i < headerRows {
+				rc.headerEnd = max(rc.headerEnd, i+1)
+			}
 			return
 		}
 	}
+	// Nothing found: a printed date that cannot exist is worth saying.
+	if bad != "" {
+		rc.doubt(label.Date, "%q is not a real date", bad)
+	}
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func withText(f entities.SummaryField, text string) entities.SummaryField {
+	f.Text = text
+	return f
+}
+
+var (
+	reNumDate   = regexp.MustCompile(`^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})`)
+	reMonthDate = regexp.MustCompile(`^(\d{1,2}) ?[\-]?(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]* ?[\-,]? ?(\d{4}|\d{2})`)
+	reISODate   = regexp.MustCompile(`^(20\d{2})[/.\-](\d{1,2})[/.\-](\d{1,2})`)
+	months      = map[string]int{"JAN": 1, "FEB": 2, "MAR": 3, "APR": 4, "MAY": 5, "JUN": 6, "JUL": 7, "AUG": 8, "SEP": 9, "OCT": 10, "NOV": 11, "DEC": 12}
+)
+
+// dateIn finds a date in one word: the printed text, its ISO form, and
+// whether it is a real calendar date. Numeric dates are day-first on a
+// day-first receipt (or when the first part cannot be a month).
+func (rc *receipt) dateIn(s string) (text, iso string, ok bool) {
+	var y, m, d int
+	switch {
+	case reISODate.MatchString(s):
+		g := reISODate.FindStringSubmatch(s)
+		text, y, m, d = g[0], atoi(g[1]), atoi(g[2]), atoi(g[3])
+	case reMonthDate.MatchString(s):
+		g := reMonthDate.FindStringSubmatch(s)
+		text, d, m, y = g[0], atoi(g[1]), months[g[2]], atoi(g[3])
+	case reNumDate.MatchString(s):
+		g := reNumDate.FindStringSubmatch(s)
+		a, b := atoi(g[1]), atoi(g[2])
+		text, y = g[0], atoi(g[3])
+		switch {
+		case rc.dayFirst || a > 12:
+			d, m = a, b
+		default:
+			m, d = a, b
+		}
+	default:
+		return "", "", false
+	}
+	if y < 100 {
+		y += 2000
+	}
+	t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+	if m < 1 || m > 12 || t.Day() != d || y < 1990 || t.After(time.Now().AddDate(1, 0, 0)) {
+		return text, "", false
+	}
+	return text, t.Format("2006-01-02"), true
 }
 
 // findTime takes the first clock time, on the date's row when there is

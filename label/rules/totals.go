@@ -67,10 +67,44 @@ func (rc *receipt) amountOf(i int) (amountAt, bool) {
 	if x.amount >= 0 {
 		return amountAt{row: i, word: x.amount, keywordRow: i, value: x.value}, true
 	}
+	if a, ok := repairedAmount(x); ok {
+		a.row, a.keywordRow = i, i
+		return a, true
+	}
 	if i+1 < len(rc.rows) {
 		n := rc.rows[i+1]
 		if n.amount >= 0 && !reLetters.MatchString(strings.ReplaceAll(n.keywords(), "RM", "")) {
 			return amountAt{row: i + 1, word: n.amount, keywordRow: i, value: n.value}, true
+		}
+	}
+	return amountAt{}, false
+}
+
+// reSplitAmount is an amount OCR misread at its decimal point: "14-10",
+// "80 91" read as one word, or "-0" "01" as two.
+var (
+	reSplitAmount = regexp.MustCompile(`^(-?\d{1,5})[- ](\d{2})$`)
+	reWhole       = regexp.MustCompile(`^-?\d{1,5}$`)
+	reCents       = regexp.MustCompile(`^\d{2}$`)
+)
+
+// repairedAmount reads a keyword row's last word(s) as an amount whose
+// decimal point OCR lost, which a keyword row (TOTAL, ROUNDING …) makes
+// safe to assume.
+func repairedAmount(x row) (amountAt, bool) {
+	n := len(x.words)
+	if n < 2 {
+		return amountAt{}, false
+	}
+	last := x.words[n-1].Text
+	if m := reSplitAmount.FindStringSubmatch(last); m != nil {
+		if a, err := money.Parse(m[1] + "." + m[2]); err == nil {
+			return amountAt{word: n - 1, value: a}, true
+		}
+	}
+	if n >= 3 && reWhole.MatchString(x.words[n-2].Text) && reCents.MatchString(last) {
+		if a, err := money.Parse(x.words[n-2].Text + "." + last); err == nil {
+			return amountAt{word: n - 1, value: a}, true
 		}
 	}
 	return amountAt{}, false
@@ -175,6 +209,23 @@ func (rc *receipt) findTotals() {
 			rc.doubt(label.GrandTotal, "no total line; %s is the largest amount printed", best.value.Fixed(2))
 		}
 	}
+	if total != nil && len(rounds) > 0 && !rounding.IsZero() {
+		// "TOTAL 60.31 / ROUNDING -0.01" with no rounded total printed:
+		// the amount due is their sum, read from both words.
+		r := rounds[len(rounds)-1]
+		later := false
+		for _, t := range totals {
+			later = later || t.keywordRow > r.keywordRow
+		}
+		if r.keywordRow > total.keywordRow && !later {
+			due := total.value.Add(rounding)
+			ws := []entities.ReceiptWord{total.wordOf(rc), r.wordOf(rc)}
+			rc.setField(label.GrandTotal, ws, due.Fixed(2), 0.75, "the total row's amount with the rounding row's adjustment")
+			rc.used[total.row], rc.used[r.row] = true, true
+			rc.totalRow = total.keywordRow
+			total = nil
+		}
+	}
 	if total != nil {
 		conf := 0.9
 		why := "amount of the total row"
@@ -183,9 +234,13 @@ func (rc *receipt) findTotals() {
 		}
 		rc.setAmount(label.GrandTotal, *total, conf, why)
 		rc.totalRow = total.keywordRow
-		if total.value.Cmp(money.Amount{}) < 0 || refund {
-			rc.labelWord(total.wordOf(rc), label.Refund, conf, "negative total or refund wording")
-			rc.doubt(label.GrandTotal, "a refund or credit note (total %s)", total.value.Fixed(2))
+	}
+	if f, ok := rc.p.Fields[label.GrandTotal]; ok {
+		v, _ := money.Parse(f.Value)
+		w, _ := rc.r.Word(f.Words[0])
+		if v.Cmp(money.Amount{}) < 0 || refund {
+			rc.labelWord(w, label.Refund, f.Confidence, "negative total or refund wording")
+			rc.doubt(label.GrandTotal, "a refund or credit note (total %s)", v.Fixed(2))
 		}
 	}
 

@@ -121,9 +121,9 @@ func listAll(t *testing.T, tbl items.Table, f label.Filter, limit int) ([]entiti
 	}
 }
 
-func TestListNewestFirstAndPaginates(t *testing.T) {
-	t.Parallel()
-	tbl := openTable(t)
+func TestListNewestFirstAndPaginates(t *testing.T) { eachBackend(t, testListNewestFirstAndPaginates) }
+
+func testListNewestFirstAndPaginates(t *testing.T, tbl items.Table) {
 	all, want := corpus()
 	putSummaries(t, tbl, all)
 	// A summary of another kind of item in the same image does not list.
@@ -188,9 +188,9 @@ func TestListTokenIsKeyset(t *testing.T) {
 	}
 }
 
-func TestListFilters(t *testing.T) {
-	t.Parallel()
-	tbl := openTable(t)
+func TestListFilters(t *testing.T) { eachBackend(t, testListFilters) }
+
+func testListFilters(t *testing.T, tbl items.Table) {
 	all, want := corpus()
 	// A summary with no grand total and one whose total is not a number
 	// never match a total bound.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally/entities"
+	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/ocr"
 )
@@ -49,10 +50,10 @@ func proposal() label.Proposal {
 // TestCorrectAndReapply: a correction rejects the old rows (kept as
 // INVALID), adds the person's, recomputes the checks; a later relabel
 // keeps the correction; an invalid correction changes nothing.
-func TestCorrectAndReapply(t *testing.T) {
-	t.Parallel()
+func TestCorrectAndReapply(t *testing.T) { eachBackend(t, testCorrectAndReapply) }
+
+func testCorrectAndReapply(t *testing.T, tbl items.Table) {
 	ctx := context.Background()
-	tbl := openTable(t)
 	r := smallReceipt()
 	at := time.Date(2024, 3, 4, 12, 0, 0, 0, time.UTC)
 	u, err := label.Apply(ctx, tbl, r, proposal(), at, "run-1")

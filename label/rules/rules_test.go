@@ -9,52 +9,12 @@ import (
 
 	"github.com/tallyhq/tally/entities"
 	"github.com/tallyhq/tally/label"
+	"github.com/tallyhq/tally/label/labeltest"
 	"github.com/tallyhq/tally/label/rules"
-	"github.com/tallyhq/tally/ocr"
-	"github.com/tallyhq/tally/ocr/extract"
 )
 
-// printed builds a receipt from printed rows, one line per row, words
-// split on spaces and laid out left to right, with the OCR stage's
-// extracted data — the shape the process stage hands the labeller.
-func printed(tb testing.TB, rows ...string) label.Receipt {
-	tb.Helper()
-	const w, h = 600, 2000
-	n := len(rows)
-	lineH := 1.0 / float64(n+2)
-	lines := make([]ocr.Line, 0, n)
-	for i, text := range rows {
-		top := 1 - float64(i+1)*lineH
-		bottom := top - lineH*0.8
-		fields := strings.Fields(text)
-		if len(fields) == 0 {
-			continue
-		}
-		var words []ocr.Word
-		x := 0.02
-		for _, f := range fields {
-			wd := float64(len(f)) * 0.015
-			q := ocr.Quad{TopLeft: ocr.Point{X: x, Y: top}, TopRight: ocr.Point{X: x + wd, Y: top},
-				BottomRight: ocr.Point{X: x + wd, Y: bottom}, BottomLeft: ocr.Point{X: x, Y: bottom}}
-			words = append(words, ocr.Word{Text: f, Geometry: ocr.NewGeometry(q, 1)})
-			x += wd + 0.015
-		}
-		q := ocr.Quad{TopLeft: ocr.Point{X: 0.02, Y: top}, TopRight: ocr.Point{X: x, Y: top},
-			BottomRight: ocr.Point{X: x, Y: bottom}, BottomLeft: ocr.Point{X: 0.02, Y: bottom}}
-		lines = append(lines, ocr.Line{Text: strings.Join(fields, " "), Words: words, Geometry: ocr.NewGeometry(q, 1)})
-	}
-	extract.Annotate(lines)
-	r := label.Receipt{ImageID: "img-1", ReceiptID: 1, Width: w, Height: h}
-	for li, l := range lines {
-		r.Lines = append(r.Lines, entities.ReceiptLine{ImageID: r.ImageID, ReceiptID: 1, LineID: li + 1, Text: l.Text, Geometry: l.Geometry})
-		for wi, wd := range l.Words {
-			r.Words = append(r.Words, entities.ReceiptWord{ImageID: r.ImageID, ReceiptID: 1, LineID: li + 1, WordID: wi + 1,
-				Text: wd.Text, ExtractedData: wd.ExtractedData, Geometry: wd.Geometry})
-		}
-	}
-	r.Rows = entities.GroupRows(r.Lines, w, h)
-	return r
-}
+// printed is the suite's receipt builder.
+func printed(tb testing.TB, rows ...string) label.Receipt { return labeltest.Printed(tb, rows...) }
 
 // understand runs the rules and the summary as the process stage does.
 func understand(tb testing.TB, r label.Receipt) entities.Understanding {

@@ -19,6 +19,7 @@ import (
 	"github.com/tallyhq/tally/entities"
 	"github.com/tallyhq/tally/imaging"
 	"github.com/tallyhq/tally/items"
+	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/ocr"
 	"github.com/tallyhq/tally/ocrjob"
 	"github.com/tallyhq/tally/ocrstage"
@@ -373,7 +374,8 @@ func (ix *embedded) addLabels(us []entities.Understanding) {
 	valid := map[string][]string{}
 	for _, u := range us {
 		for _, l := range u.Labels {
-			if l.ValidationStatus == entities.LabelValid {
+			// kNN's own labels never feed kNN (they would snowball).
+			if l.ValidationStatus == entities.LabelValid && l.LabelProposedBy != label.SourceKNN {
 				id := fmt.Sprintf("IMAGE#%s#RECEIPT#%05d#LINE#%05d#WORD#%05d", l.ImageID, l.ReceiptID, l.LineID, l.WordID)
 				valid[id] = append(valid[id], l.Label)
 			}

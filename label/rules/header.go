@@ -21,7 +21,7 @@ var (
 	// CO. REG 12345-A, ROC NO …).
 	reRegistration = regexp.MustCompile(`^\(?(CO\.? ?(REG|NO)\.?|COMPANY ?(REG|NO)\.?|ROC ?(NO)?\.?|REG\.? ?NO\.?|BUSINESS ?REG)?[ :.]*\(?[A-Z]{0,3}[0-9]{4,}[- ]?[A-Z]?\)?\.?$|\bCO\.? ?REG|\bROC\b|\bCOMPANY NO\b|\(\d{5,}-[A-Z]\)`)
 	// reAddressStop ends the address block.
-	reAddressStop  = regexp.MustCompile(`\bTEL\b|\bTEL[:.]|\bPHONE\b|\bFAX\b|\bH/P\b|\bHP\b|\bGST\b|\bSST\b|\bTAX\b|\bINVOICE\b|\bRECEIPT\b|\bDATE\b|\bCASHIER\b|\bEMAIL\b|@|\bWWW\.|HTTP|\bBILL\b|\bDOC(UMENT)?\b|\bTABLE\b|\bORDER\b|\bMEMBER\b|WHATSAPP|\bSTORE ?#|\bOPEN\b|\bHOURS\b|\bMON\b|\bDAILY\b|\bCASH\b`)
+	reAddressStop  = regexp.MustCompile(`\bTEL\b|\bTEL[:.]|\bPHONE\b|\bFAX\b|\bH/P\b|\bHP\b|\bGST\b|\bSST\b|\bTAX\b|INVOICE\b|\bRECEIPT\b|\bDATE\b|\bGUEST CHECK\b|\bCARRY OUT\b|\bPAY BY\b|\bPREPAY\b|\bCASHIER\b|\bEMAIL\b|@|\bWWW\.|HTTP|\bBILL\b|\bDOC(UMENT)?\b|\bTABLE\b|\bORDER\b|\bMEMBER\b|WHATSAPP|\bSTORE ?#|\bOPEN\b|\bHOURS\b|\bMON\b|\bDAILY\b|\bCASH\b`)
 	reColumnHeader = regexp.MustCompile(`\b(QTY|QUANTITY|DESCRIPTION|ITEM|ITEMS|PRICE|AMOUNT|AMT|U/PRICE|S/PRICE|UNIT)\b`)
 )
 
@@ -99,6 +99,12 @@ func (rc *receipt) findHeader() {
 			(reCompany.MatchString(x.text) && reSuffixEnd.MatchString(x.text)) {
 			continue
 		}
+		if len(addr) == 0 && !reAddressStart.MatchString(x.text) && i+1 < end && reAddressStart.MatchString(rc.rows[i+1].text) {
+			continue // a branch name ("IKEA CHERAS") above the street line
+		}
+		if len(addr) > 0 && rePostcode.MatchString(wordsText(addr)) && !reDigit.MatchString(x.text) && !reState.MatchString(x.text) {
+			break // past the postcode, a row without digits is a branch name
+		}
 		n++
 		cut := len(x.words)
 		for j, w := range x.words {
@@ -118,7 +124,11 @@ func (rc *receipt) findHeader() {
 		}
 		rc.used[i] = true
 		rc.headerEnd = max(rc.headerEnd, i+1)
+		if reCountryEnd.MatchString(x.text) {
+			break // the country ends an address
+		}
 	}
+	addr = trimAddress(addr)
 	if ex := rc.extractedAddress(end); len(ex) > 0 && (rc.p.Country == "US" || len(addr) == 0) {
 		addr = ex
 	}
@@ -134,8 +144,30 @@ var (
 	// reTaxID is a tax registration row inside the header (GST NO: …).
 	reTaxID = regexp.MustCompile(`\b(GST|SST)\b.*\b(NO|ID|REG)\b|\bGST/TAX NO|\bTAX (ID|NO)\b|^\(?GST\b`)
 	// reNotAddress is header text between the name and the address.
-	reNotAddress = regexp.MustCompile(`FORMERLY|KNOWN AS|LICENSEE|A MEMBER OF|\bCO\.? ?R[EF]G|\bBR NO|\bREG\.? NO|COMPANY REG|\bROC\b|\(?CO\.? ?NO\b|^\(.*\)$`)
+	reNotAddress = regexp.MustCompile(`FORMERLY|KNOWN AS|LICENSEE|A MEMBER OF|DIMILIKI|\bCO[-.]? ?R[EF]G|\bBR NO|\bREG\.? NO|COMPANY REG|\bROC\b|\(?CO\.? ?NO\b|^\(.*\)$`)
 )
+
+var (
+	// reAddressStart is what a first address line holds: a number or a
+	// street word.
+	reAddressStart = regexp.MustCompile(`\d|\b(NO|LOT|JALAN|JLN|BLK|BLOCK|UNIT|LEVEL|TINGKAT|FLOOR|LORONG|PERSIARAN|KM|BATU|WISMA|PLAZA|MENARA|KOMPLEKS)\b`)
+	rePostcode     = regexp.MustCompile(`\b\d{5}\b`)
+	reDigit        = regexp.MustCompile(`\d`)
+	reState        = regexp.MustCompile(`\b(JOHOR|SELANGOR|KUALA LUMPUR|PAHANG|PERAK|KEDAH|KELANTAN|TERENGGANU|MELAKA|MALACCA|NEGERI SEMBILAN|PULAU PINANG|PENANG|SABAH|SARAWAK|PERLIS|PUTRAJAYA|LABUAN|DARUL|EHSAN|TAKZIM|MALAYSIA|W\.? ?P\.?)\b`)
+	reCountryEnd   = regexp.MustCompile(`\bMALAYSIA\.?$`)
+	// reAddressTail is a word that never ends an address: a label whose
+	// value OCR left on the row, or punctuation.
+	reAddressTail = regexp.MustCompile(`^([:*#.\-]+|T:?|TEL[:.]?|TELEPHONE:?|PHONE:?|FAX:?|H/P:?|\d{2,3}-?)$`)
+)
+
+// trimAddress drops words that trail an address without belonging to it
+// (a "TEL:" whose number is on the next row, a lone ":").
+func trimAddress(ws []entities.ReceiptWord) []entities.ReceiptWord {
+	for len(ws) > 0 && reAddressTail.MatchString(strings.ToUpper(ws[len(ws)-1].Text)) {
+		ws = ws[:len(ws)-1]
+	}
+	return ws
+}
 
 // registrationOnly tells a row that is only a registration number.
 func registrationOnly(s string) bool {

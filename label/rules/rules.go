@@ -126,7 +126,12 @@ var (
 // parseAmount reads a word as an amount if it looks like one.
 func parseAmount(s string) (money.Amount, bool) {
 	t := strings.TrimRight(strings.ToUpper(strings.TrimSpace(s)), ":")
-	t = strings.TrimPrefix(t, ":")
+	if i := strings.LastIndexByte(t, ':'); i >= 0 {
+		t = t[i+1:] // "AMOUNT:$8.20", a keyword glued on
+	}
+	if len(t) > 1 && t[0] == 'S' && isDigit(t[1]) {
+		t = "$" + t[1:] // OCR reads $ as S
+	}
 	if !reAmount.MatchString(t) {
 		return money.Amount{}, false
 	}

@@ -27,6 +27,10 @@ var (
 	reLetters  = regexp.MustCompile(`[A-Z]{2,}`)
 )
 
+// reIncludes is a "TOTAL INCLUDES … GST" row, which some receipts print
+// with the total and others with the tax.
+var reIncludes = regexp.MustCompile(`TOTAL INCLUDES?\b`)
+
 // maxRounding bounds a rounding adjustment (Malaysia rounds to 0.05).
 var maxRounding = mustAmount("0.10")
 
@@ -130,6 +134,13 @@ func (rc *receipt) findTotals() {
 			continue
 		}
 		isTotal := false
+		if reIncludes.MatchString(kw) {
+			// "TOTAL INCLUDES GST 6% 9.00" is the total, "TOTAL INCLUDES
+			// 6% GST 1.51" the tax: the arithmetic tells them apart.
+			taxes = append(taxes, a)
+			totals = append(totals, a)
+			continue
+		}
 		switch {
 		case reSubtotal.MatchString(kw):
 			subs = append(subs, a)

@@ -252,7 +252,7 @@ func hasExtracted(x row, typ string) bool {
 }
 
 var (
-	reDateShape  = regexp.MustCompile(`\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{1,2}[ \-]?(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[ \-,]*\d{2,4}|(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[ \-]?\d{1,2}|^\d{1,2}$|^\d{4},?$|^(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)`)
+	reDateShape  = regexp.MustCompile(`\d{1,4}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{1,2}[ \-]?(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[ \-,]*\d{2,4}|(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[ \-]?\d{1,2}|^\d{1,2}[,.]?$|^\d{4},?$|^(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)`)
 	reTimeWord   = regexp.MustCompile(`^(\d{1,2}):(\d{2})(?::(\d{2}))?(AM|PM)?$`)
 	reMeridiem   = regexp.MustCompile(`^(AM|PM|A\.M\.|P\.M\.)$`)
 	reDateKeyRow = regexp.MustCompile(`\bDATE\b|\bTARIKH\b`)
@@ -300,6 +300,11 @@ func (rc *receipt) findDate() {
 		if len(iso) >= 10 {
 			iso = iso[:10]
 		}
+		// The printed date wins over the extracted timestamp, which an
+		// OCR worker may have shifted to UTC across midnight.
+		if _, printed, ok := rc.dateIn(strings.ToUpper(wordsText(c.words))); ok {
+			iso = printed
+		}
 		d, err := time.Parse("2006-01-02", iso)
 		switch {
 		case err != nil:
@@ -332,7 +337,8 @@ func (rc *receipt) findDate() {
 		}
 		text := b.String()
 		for at := 0; at < len(text); at++ {
-			if !isDigit(text[at]) || (at > 0 && isDigit(text[at-1])) {
+			startsWord := at == 0 || text[at-1] == ' '
+			if !(isDigit(text[at]) && (at == 0 || !isDigit(text[at-1]))) && !startsWord {
 				continue
 			}
 			printed, iso, ok := rc.dateIn(text[at:])
@@ -373,10 +379,11 @@ func withText(f entities.SummaryField, text string) entities.SummaryField {
 }
 
 var (
-	reNumDate   = regexp.MustCompile(`^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})`)
-	reMonthDate = regexp.MustCompile(`^(\d{1,2}) ?[\-]?(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]* ?[\-,]? ?(\d{4}|\d{2})`)
-	reISODate   = regexp.MustCompile(`^(20\d{2})[/.\-](\d{1,2})[/.\-](\d{1,2})`)
-	months      = map[string]int{"JAN": 1, "FEB": 2, "MAR": 3, "APR": 4, "MAY": 5, "JUN": 6, "JUL": 7, "AUG": 8, "SEP": 9, "OCT": 10, "NOV": 11, "DEC": 12}
+	reNumDate    = regexp.MustCompile(`^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})`)
+	reMonthDate  = regexp.MustCompile(`^(\d{1,2}) ?[\-]?(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]* ?[\-,]? ?(\d{4}|\d{2})`)
+	reMonthFirst = regexp.MustCompile(`^(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*\.? ?(\d{1,2}),? ?(\d{4})`)
+	reISODate    = regexp.MustCompile(`^(20\d{2})[/.\-](\d{1,2})[/.\-](\d{1,2})`)
+	months       = map[string]int{"JAN": 1, "FEB": 2, "MAR": 3, "APR": 4, "MAY": 5, "JUN": 6, "JUL": 7, "AUG": 8, "SEP": 9, "OCT": 10, "NOV": 11, "DEC": 12}
 )
 
 // dateIn finds a date in one word: the printed text, its ISO form, and
@@ -388,6 +395,9 @@ func (rc *receipt) dateIn(s string) (text, iso string, ok bool) {
 	case reISODate.MatchString(s):
 		g := reISODate.FindStringSubmatch(s)
 		text, y, m, d = g[0], atoi(g[1]), atoi(g[2]), atoi(g[3])
+	case reMonthFirst.MatchString(s):
+		g := reMonthFirst.FindStringSubmatch(s)
+		text, m, d, y = g[0], months[g[1]], atoi(g[2]), atoi(g[3])
 	case reMonthDate.MatchString(s):
 		g := reMonthDate.FindStringSubmatch(s)
 		text, d, m, y = g[0], atoi(g[1]), months[g[2]], atoi(g[3])
@@ -559,7 +569,7 @@ func (rc *receipt) findWebsite() {
 
 var (
 	rePayWord = regexp.MustCompile(`^(CASH|VISA|MASTERCARD|MASTER|MC|AMEX|AMERICAN|DEBIT|CREDIT|CARD|EFTPOS|DISCOVER|E-?WALLET|TNG|BOOST|GRABPAY|UNIONPAY|JCB|MAESTRO|INTERAC|CHECK|CHEQUE|APPLE|GOOGLE|PAY)$`)
-	reLast4   = regexp.MustCompile(`(?:[X*#•]{2,}[ -]?)+(\d{4})\b`)
+	reLast4   = regexp.MustCompile(`(?:[X*#•]{2,}[ -]?)+(\d{4})\b|\b(?:VISA|MASTERCARD|AMEX|DISCOVER|DEBIT|CARD)\s*(?:#|NO\.?|ENDING(?: IN)?)?\s*(\d{4})\b`)
 )
 
 // payNames normalizes payment words.
@@ -608,7 +618,7 @@ func (rc *receipt) findPayment() {
 	}
 	for _, x := range rc.rows {
 		if m := reLast4.FindStringSubmatch(x.text); m != nil {
-			rc.p.CardLast4 = m[1]
+			rc.p.CardLast4 = m[1] + m[2]
 			break
 		}
 	}

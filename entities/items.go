@@ -220,7 +220,7 @@ func Load(ctx context.Context, t items.Table, imageID string) (Set, error) {
 			return Set{}, fmt.Errorf("load entities of %s: %w", imageID, err)
 		}
 	}
-	if s.Len() == 0 {
+	if s.Len()+len(s.ReceiptPlaces)+len(s.ReceiptWordLabels)+len(s.ReceiptSummaries)+len(s.ReceiptLineItems) == 0 {
 		return Set{}, fmt.Errorf("load entities of %s: %w", imageID, tally.ErrNotFound)
 	}
 	s.sort()

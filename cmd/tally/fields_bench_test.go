@@ -17,7 +17,7 @@ import (
 	"github.com/tallyhq/tally/internal/fixtures"
 	"github.com/tallyhq/tally/internal/sroie"
 	"github.com/tallyhq/tally/internal/waitfor"
-	"github.com/tallyhq/tally/label"
+	"github.com/tallyhq/tally/label/labeltest"
 )
 
 // BenchmarkSROIEFields is receipt understanding end to end from the image:
@@ -46,9 +46,7 @@ func BenchmarkSROIEFields(b *testing.B) {
 				ids := uploadAll(b, addr, rs)
 				for i, r := range rs {
 					s := waitSummary(b, addr, ids[i])
-					tally.Add(r.Name, sroie.ScoreFields(r.Key, sroie.Fields{
-						Company: s.Fields[label.MerchantName].Text, Address: s.Fields[label.AddressLine].Text,
-						DateText: s.Fields[label.Date].Text, DateISO: s.Fields[label.Date].Value, Total: s.Fields[label.GrandTotal].Value}))
+					tally.Add(r.Name, sroie.ScoreFields(r.Key, labeltest.SROIEFields(s)))
 				}
 				elapsed += time.Since(begin)
 			}

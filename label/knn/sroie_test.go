@@ -18,31 +18,14 @@ import (
 	"github.com/tallyhq/tally/internal/fixtures"
 	"github.com/tallyhq/tally/internal/sroie"
 	"github.com/tallyhq/tally/label"
+	"github.com/tallyhq/tally/label/labeltest"
 	"github.com/tallyhq/tally/label/rules"
 	"github.com/tallyhq/tally/pipeline"
 )
 
-// transcriptReceipt builds the label input for a SROIE receipt's
-// ground-truth transcript as label/rules' SROIE test does: through the
-// entities.Build the pipeline uses.
-func transcriptReceipt(tb testing.TB, r sroie.Receipt) label.Receipt {
-	tb.Helper()
-	res, err := r.Result()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	set, err := entities.Build(entities.Source{ImageID: "sroie-" + r.Name, Result: res, Added: time.Unix(0, 0)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return label.FromSet(set, 1)
-}
+func transcriptReceipt(tb testing.TB, r sroie.Receipt) label.Receipt { return labeltest.SROIEReceipt(tb, r) }
 
-// sroieFields is what the SROIE scoring reads from a summary.
-func sroieFields(s entities.ReceiptSummary) sroie.Fields {
-	return sroie.Fields{Company: s.Fields[label.MerchantName].Text, Address: s.Fields[label.AddressLine].Text,
-		DateText: s.Fields[label.Date].Text, DateISO: s.Fields[label.Date].Value, Total: s.Fields[label.GrandTotal].Value}
-}
+func sroieFields(s entities.ReceiptSummary) sroie.Fields { return labeltest.SROIEFields(s) }
 
 // keyFields maps the SROIE fields to the labels they are read from.
 var keyFields = []struct{ name, label string }{{sroie.FieldCompany, label.MerchantName},

@@ -14,30 +14,13 @@ import (
 	"github.com/tallyhq/tally/internal/fixtures"
 	"github.com/tallyhq/tally/internal/sroie"
 	"github.com/tallyhq/tally/label"
+	"github.com/tallyhq/tally/label/labeltest"
 	"github.com/tallyhq/tally/label/rules"
 )
 
-// transcriptReceipt builds the label input for a SROIE receipt's
-// ground-truth transcript, through the same entities.Build the pipeline
-// uses.
-func transcriptReceipt(tb testing.TB, r sroie.Receipt) label.Receipt {
-	tb.Helper()
-	res, err := r.Result()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	set, err := entities.Build(entities.Source{ImageID: "sroie-" + r.Name, Result: res, Added: time.Unix(0, 0)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return label.FromSet(set, 1)
-}
+func transcriptReceipt(tb testing.TB, r sroie.Receipt) label.Receipt { return labeltest.SROIEReceipt(tb, r) }
 
-// Fields is what the SROIE scoring reads from a summary.
-func fields(s entities.ReceiptSummary) sroie.Fields {
-	return sroie.Fields{Company: s.Fields[label.MerchantName].Text, Address: s.Fields[label.AddressLine].Text,
-		DateText: s.Fields[label.Date].Text, DateISO: s.Fields[label.Date].Value, Total: s.Fields[label.GrandTotal].Value}
-}
+func fields(s entities.ReceiptSummary) sroie.Fields { return labeltest.SROIEFields(s) }
 
 // scoreTranscripts labels every ground-truth transcript and tallies the key
 // fields.

@@ -23,7 +23,9 @@ import (
 	"github.com/tallyhq/tally/pipeline"
 )
 
-func transcriptReceipt(tb testing.TB, r sroie.Receipt) label.Receipt { return labeltest.SROIEReceipt(tb, r) }
+func transcriptReceipt(tb testing.TB, r sroie.Receipt) label.Receipt {
+	return labeltest.SROIEReceipt(tb, r)
+}
 
 func sroieFields(s entities.ReceiptSummary) sroie.Fields { return labeltest.SROIEFields(s) }
 

@@ -18,7 +18,9 @@ import (
 	"github.com/tallyhq/tally/label/rules"
 )
 
-func transcriptReceipt(tb testing.TB, r sroie.Receipt) label.Receipt { return labeltest.SROIEReceipt(tb, r) }
+func transcriptReceipt(tb testing.TB, r sroie.Receipt) label.Receipt {
+	return labeltest.SROIEReceipt(tb, r)
+}
 
 func fields(s entities.ReceiptSummary) sroie.Fields { return labeltest.SROIEFields(s) }
 

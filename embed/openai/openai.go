@@ -24,8 +24,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -147,20 +145,9 @@ func New(opts Options) (*Embedder, error) {
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("openai embedder: "+format+": %w", append(args, tally.ErrInvalidArgument)...)
 	}
-	base := strings.TrimRight(strings.TrimSpace(opts.BaseURL), "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, invalid("base URL %q is not an http(s) URL", opts.BaseURL)
-	}
-	key := opts.APIKey
-	if key == "" {
-		key = os.Getenv(EnvAPIKey)
-	}
-	if key == "" && base == DefaultBaseURL {
-		return nil, invalid("no API key: set Options.APIKey or $%s (only a non-default base URL may go without)", EnvAPIKey)
+	base, key, err := openaihttp.Endpoint("openai embedder", opts.BaseURL, DefaultBaseURL, opts.APIKey, EnvAPIKey)
+	if err != nil {
+		return nil, err
 	}
 	model := strings.TrimSpace(opts.Model)
 	if model == "" {

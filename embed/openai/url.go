@@ -2,14 +2,8 @@ package openai
 
 import (
 	"fmt"
-	"maps"
-	"net/url"
-	"slices"
-	"strconv"
-	"strings"
-	"time"
 
-	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/internal/openaihttp"
 )
 
 // Scheme is the URL scheme FromURL accepts.
@@ -28,63 +22,29 @@ const Scheme = "openai"
 // key is ErrInvalidArgument. The API key never goes in the URL (URLs end
 // up in logs): it comes from $OPENAI_API_KEY.
 func FromURL(raw string) (*Embedder, error) {
-	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("openai embedder URL %q: "+format+": %w", append([]any{raw}, append(args, tally.ErrInvalidArgument)...)...)
-	}
-	prefix := Scheme + "://"
-	if len(raw) < len(prefix) || !strings.EqualFold(raw[:len(prefix)], prefix) {
-		return nil, invalid("want %sMODEL?…", prefix)
-	}
-	rest := raw[len(prefix):]
-	modelPart, query, _ := strings.Cut(rest, "?")
-	model, err := url.PathUnescape(modelPart)
+	u, err := openaihttp.ParseConfigURL(raw, Scheme, "openai embedder")
 	if err != nil {
-		return nil, invalid("model: %v", err)
+		return nil, err
 	}
-	values, err := url.ParseQuery(query)
-	if err != nil {
-		return nil, invalid("query: %v", err)
-	}
-
-	opts := Options{Model: model}
-	for _, key := range slices.Sorted(maps.Keys(values)) {
-		vals := values[key]
-		if len(vals) != 1 {
-			return nil, invalid("%s given %d times", key, len(vals))
-		}
-		v := vals[0]
-		number := func(dst *int) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return invalid("%s=%q is not a non-negative integer", key, v)
+	opts := Options{Model: u.Model}
+	for _, key := range u.Keys() {
+		if ok, err := u.Common(key, &opts.BaseURL, &opts.Timeout, &opts.MaxRetries); ok {
+			if err != nil {
+				return nil, err
 			}
-			*dst = n
-			return nil
+			continue
 		}
 		switch key {
 		case "dims":
-			err = number(&opts.Dims)
+			err = u.Int(key, &opts.Dims)
 		case "native_dims":
-			err = number(&opts.NativeDims)
+			err = u.Int(key, &opts.NativeDims)
 		case "max_inputs":
-			err = number(&opts.MaxInputs)
+			err = u.Int(key, &opts.MaxInputs)
 		case "max_tokens":
-			err = number(&opts.MaxTokens)
-		case "max_retries":
-			err = number(&opts.MaxRetries)
-			if err == nil && opts.MaxRetries == 0 {
-				opts.MaxRetries = -1 // an explicit 0 means no retries, not the default
-			}
-		case "base":
-			opts.BaseURL = v
-		case "timeout":
-			d, perr := time.ParseDuration(v)
-			if perr != nil || d <= 0 {
-				err = invalid("timeout=%q is not a positive duration", v)
-			}
-			opts.Timeout = d
+			err = u.Int(key, &opts.MaxTokens)
 		default:
-			err = invalid("unknown key %q (known: dims, native_dims, base, max_inputs, max_tokens, max_retries, timeout)", key)
+			err = u.Invalid("unknown key %q (known: dims, native_dims, base, max_inputs, max_tokens, max_retries, timeout)", key)
 		}
 		if err != nil {
 			return nil, err

@@ -334,6 +334,11 @@ func countsLine(m map[string]int) string {
 // receipts. It asserts only what holds by construction (kNN never
 // overrides the rules, no receipt votes for itself, every receipt is
 // scored) and logs the numbers. TALLY_KNN_FILLS=1 lists the fills.
+//
+// In `make test` it streams the first 120 receipts with the pipeline's
+// variant only (the full run takes minutes under -race);
+// TALLY_KNN_EVAL=1 streams all 526 with every variant, as BENCHMARKS.md
+// reports.
 func TestKNNConsensusSROIE(t *testing.T) {
 	dir := fixtures.Path(t, "sroie")
 	rs, err := sroie.LoadTranscripts(dir)
@@ -344,6 +349,10 @@ func TestKNNConsensusSROIE(t *testing.T) {
 		if sroie.Reserved(r.Name) {
 			t.Fatalf("reserved receipt %s loaded", r.Name)
 		}
+	}
+	full := os.Getenv("TALLY_KNN_EVAL") != ""
+	if !full && len(rs) > 120 {
+		rs = rs[:120]
 	}
 	dims := defaultDims(t)
 	pre, rulesTally := ruleAll(t, rs)
@@ -366,6 +375,9 @@ func TestKNNConsensusSROIE(t *testing.T) {
 		{"old rule, index fed the rules' labels only", Config{}, false},
 		{"old rule + same word kind, index fed the refined labels", Config{SameKind: true}, true},
 		{"old rule + same word kind, index fed the rules' labels only", Config{SameKind: true}, false},
+	}
+	if !full {
+		variants = variants[:1]
 	}
 	t.Run("variants", func(t *testing.T) {
 		for _, v := range variants {

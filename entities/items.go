@@ -529,3 +529,20 @@ func less(pairs ...int) bool {
 	}
 	return false
 }
+
+// GetReceipt reads one Receipt item (its size, corners and renditions)
+// without the rest of the image's partition; tally.ErrNotFound when absent.
+func GetReceipt(ctx context.Context, t items.Table, imageID string, receiptID int) (Receipt, error) {
+	it, err := t.Get(ctx, items.Key{PK: pk(imageID), SK: receiptSK(receiptID)})
+	if err != nil {
+		return Receipt{}, fmt.Errorf("get receipt %s/%d: %w", imageID, receiptID, err)
+	}
+	var s Set
+	if err := s.add(imageID, it); err != nil {
+		return Receipt{}, err
+	}
+	if len(s.Receipts) != 1 {
+		return Receipt{}, malformed(it, "not a receipt")
+	}
+	return s.Receipts[0], nil
+}

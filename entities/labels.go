@@ -145,13 +145,17 @@ type ReceiptSummary struct {
 	Tip               string `json:"tip"`
 	// Rounding is a printed rounding adjustment ("-0.01"), part of the
 	// totals check.
-	Rounding      string   `json:"rounding"`
-	ItemCount     int      `json:"item_count"`
-	Currency      string   `json:"currency"`
-	Country       string   `json:"country"`
-	PaymentMethod string   `json:"payment_method"`
-	CardLast4     string   `json:"card_last4"`
-	Status        string   `json:"status"`
+	Rounding      string `json:"rounding"`
+	ItemCount     int    `json:"item_count"`
+	Currency      string `json:"currency"`
+	Country       string `json:"country"`
+	PaymentMethod string `json:"payment_method"`
+	CardLast4     string `json:"card_last4"`
+	Status        string `json:"status"`
+	// Accepted is a person's word that the summary is right as it is:
+	// its status is VALID whatever the checks say (the reasons stay), until
+	// a field is corrected.
+	Accepted      bool     `json:"accepted"`
 	ReviewReasons []string `json:"review_reasons"`
 	// Doubts are the labeller's own reasons for review ("GRAND_TOTAL: …"),
 	// kept apart from the checks so that a correction of the field they

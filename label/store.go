@@ -32,11 +32,20 @@ func Apply(ctx context.Context, t items.Table, r Receipt, p Proposal, at time.Ti
 	p = keepCorrections(prev, p)
 	u := Summarize(r, p, at)
 	u.Summary.RunID = runID
+	if prev.Summary.Accepted {
+		accept(&u.Summary) // a person's acceptance outlives a relabel
+	}
 	u.Labels = append(u.Labels, history(prev)...)
 	if err := write(ctx, t, prev, u); err != nil {
 		return entities.Understanding{}, err
 	}
 	return u, nil
+}
+
+// accept marks a summary as a person accepted it.
+func accept(s *entities.ReceiptSummary) {
+	s.Accepted = true
+	s.Status = entities.SummaryValid
 }
 
 // Stored reads a receipt's stored understanding; ok is false when it was
@@ -198,6 +207,9 @@ type LabelCorrection struct {
 type Correction struct {
 	Fields map[string]FieldCorrection `json:"fields,omitempty"`
 	Labels []LabelCorrection          `json:"labels,omitempty"`
+	// Accept says the summary is right as it is (or as corrected here):
+	// it becomes VALID with its review reasons kept for the record.
+	Accept bool `json:"accept,omitempty"`
 }
 
 // Correct applies a person's correction to a labelled receipt: each
@@ -214,7 +226,7 @@ func Correct(ctx context.Context, t items.Table, r Receipt, c Correction, at tim
 	if prev.Summary.ReceiptID == 0 {
 		return entities.Understanding{}, fmt.Errorf("receipt %s/%d has no summary: %w", r.ImageID, r.ReceiptID, tally.ErrNotFound)
 	}
-	if len(c.Fields) == 0 && len(c.Labels) == 0 {
+	if len(c.Fields) == 0 && len(c.Labels) == 0 && !c.Accept {
 		return entities.Understanding{}, fmt.Errorf("%w: nothing to correct", ErrInvalidCorrection)
 	}
 	ts := at.UTC().Format(time.RFC3339)
@@ -322,6 +334,9 @@ func Correct(ctx context.Context, t items.Table, r Receipt, c Correction, at tim
 	}
 	u := Summarize(r, p, at)
 	u.Summary.RunID = prev.Summary.RunID
+	if c.Accept || (prev.Summary.Accepted && len(c.Fields) == 0 && len(c.Labels) == 0) {
+		accept(&u.Summary)
+	}
 	// Labels this correction did not add keep the time they were added.
 	for i, l := range u.Labels {
 		if old, ok := labels[l.Key()]; ok && !added[l.Key()] {

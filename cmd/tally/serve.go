@@ -20,6 +20,7 @@ import (
 	"github.com/tallyhq/tally/queue"
 	"github.com/tallyhq/tally/upload"
 	"github.com/tallyhq/tally/vector"
+	"github.com/tallyhq/tally/web"
 )
 
 func runServe(ctx context.Context, args []string, _ io.Writer) error {
@@ -62,6 +63,11 @@ func apiHandler(e *env) (*http.ServeMux, error) {
 	}
 	up.Register(mux)
 	mux.Handle("GET /images/{id}", imageHandler(e.ports.Items))
+	app, err := web.New(web.Config{Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Log: e.log.With("role", "web")})
+	if err != nil {
+		return nil, err
+	}
+	app.Register(mux)
 	mux.Handle("GET /receipts", listReceiptsHandler(e.ports.Items))
 	mux.Handle("PATCH /receipts/{image_id}/{receipt_id}", correctReceiptHandler(e.ports.Items, time.Now))
 	if e.ports.BlobHandler != nil {

@@ -1,0 +1,316 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/entities"
+	"github.com/tallyhq/tally/label"
+)
+
+// pageSize is how many receipts a list page shows.
+const pageSize = 50
+
+// reviewCountCap bounds the review count in the header: counting pages
+// the index, so past this it says "N+".
+const reviewCountCap = 1000
+
+// common is what every page's header shows.
+type common struct {
+	Title   string
+	Nav     string
+	Reviews string
+}
+
+func (a *App) common(r *http.Request, title, nav string) common {
+	n, more := 0, false
+	token := ""
+	for {
+		p, err := label.List(r.Context(), a.cfg.Items, label.Filter{Status: entities.SummaryNeedsReview}, label.MaxListLimit, token)
+		if err != nil {
+			break
+		}
+		n += len(p.Summaries)
+		if p.NextToken == "" {
+			break
+		}
+		if n >= reviewCountCap {
+			more = true
+			break
+		}
+		token = p.NextToken
+	}
+	c := common{Title: title, Nav: nav, Reviews: strconv.Itoa(n)}
+	if more {
+		c.Reviews += "+"
+	}
+	return c
+}
+
+// list is the receipts list: filters, newest first, keyset pages.
+func (a *App) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := filterOf(q)
+	p, err := label.List(r.Context(), a.cfg.Items, f, pageSize, q.Get("token"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	next := ""
+	if p.NextToken != "" {
+		nq := cloneValues(q)
+		nq.Set("token", p.NextToken)
+		next = "/?" + nq.Encode()
+	}
+	eq := cloneValues(q)
+	eq.Del("token")
+	a.render(w, http.StatusOK, "list", map[string]any{
+		"Common": a.common(r, "Receipts", "list"), "Filter": f, "Receipts": p.Summaries, "Next": next,
+		"ExportQuery": eq.Encode(), "First": q.Get("token") != "",
+	})
+}
+
+func cloneValues(q url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// review shows the next receipt that needs review.
+func (a *App) review(w http.ResponseWriter, r *http.Request) {
+	p, err := label.List(r.Context(), a.cfg.Items, label.Filter{Status: entities.SummaryNeedsReview}, 1, r.URL.Query().Get("token"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if len(p.Summaries) == 0 {
+		a.render(w, http.StatusOK, "list", map[string]any{"Common": a.common(r, "Review", "review"),
+			"Filter": label.Filter{Status: entities.SummaryNeedsReview}, "Empty": "Nothing needs review."})
+		return
+	}
+	s := p.Summaries[0]
+	skip := "/review"
+	if p.NextToken != "" {
+		skip = "/review?token=" + url.QueryEscape(p.NextToken)
+	}
+	a.showDetail(w, r, s.ImageID, s.ReceiptID, http.StatusOK, detailOpts{review: true, skip: skip})
+}
+
+type detailOpts struct {
+	review  bool
+	skip    string
+	message string
+	errMsg  string
+}
+
+// box is one word drawn over the receipt image.
+type box struct {
+	Points     string
+	Text       string
+	Labels     string
+	Class      string
+	Confidence float64
+	LineID     int
+	WordID     int
+}
+
+// field is one editable summary field.
+type field struct {
+	Name  string
+	Text  string
+	Value string
+	Conf  float64
+	From  string
+	Words int
+}
+
+func (a *App) detail(w http.ResponseWriter, r *http.Request) {
+	id, rid, err := receiptRef(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.showDetail(w, r, id, rid, http.StatusOK, detailOpts{message: r.URL.Query().Get("msg")})
+}
+
+func (a *App) showDetail(w http.ResponseWriter, r *http.Request, id string, rid, status int, o detailOpts) {
+	set, err := entities.Load(r.Context(), a.cfg.Items, id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	var rc *entities.Receipt
+	for i := range set.Receipts {
+		if set.Receipts[i].ReceiptID == rid {
+			rc = &set.Receipts[i]
+		}
+	}
+	if rc == nil {
+		a.fail(w, fmt.Errorf("image %s has no receipt %d: %w", id, rid, tally.ErrNotFound))
+		return
+	}
+	in := label.FromSet(set, rid)
+	var u entities.Understanding
+	for _, s := range set.ReceiptSummaries {
+		if s.ReceiptID == rid {
+			u.Summary = s
+		}
+	}
+	active := map[[2]int][]string{}
+	for _, l := range set.ReceiptWordLabels {
+		if l.ReceiptID == rid && l.ValidationStatus != entities.LabelInvalid {
+			active[[2]int{l.LineID, l.WordID}] = append(active[[2]int{l.LineID, l.WordID}], l.Label)
+		}
+	}
+	for _, li := range set.ReceiptLineItems {
+		if li.ReceiptID == rid {
+			u.LineItems = append(u.LineItems, li)
+		}
+	}
+	wpx, hpx := max(rc.Width, 1), max(rc.Height, 1)
+	boxes := make([]box, 0, len(in.Words))
+	for _, wd := range in.Words {
+		var pts []string
+		for _, p := range wd.Quad().Points() {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", p.X*float64(wpx), (1-p.Y)*float64(hpx)))
+		}
+		ls := active[[2]int{wd.LineID, wd.WordID}]
+		sort.Strings(ls)
+		cls := ""
+		if len(ls) > 0 {
+			cls = ls[0]
+		}
+		boxes = append(boxes, box{Points: strings.Join(pts, " "), Text: wd.Text, Labels: strings.Join(ls, ", "),
+			Class: labelClass(cls), Confidence: wd.Confidence, LineID: wd.LineID, WordID: wd.WordID})
+	}
+	var fields []field
+	seen := map[string]bool{}
+	add := func(k string) {
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		f := u.Summary.Fields[k]
+		fields = append(fields, field{Name: k, Text: f.Text, Value: f.Value, Conf: f.Confidence, From: f.Source, Words: len(f.Words)})
+	}
+	for _, k := range label.RequiredFields {
+		add(k)
+	}
+	extra := make([]string, 0, len(u.Summary.Fields))
+	for k := range u.Summary.Fields {
+		extra = append(extra, k)
+	}
+	sort.Strings(extra)
+	for _, k := range extra {
+		add(k)
+	}
+	var rows []string
+	for _, row := range in.Rows {
+		rows = append(rows, row.Text)
+	}
+	var place *entities.ReceiptPlace
+	for i := range set.ReceiptPlaces {
+		if set.ReceiptPlaces[i].ReceiptID == rid {
+			place = &set.ReceiptPlaces[i]
+		}
+	}
+	title := u.Summary.MerchantName
+	if title == "" {
+		title = "Receipt " + id
+	}
+	nav := "list"
+	if o.review {
+		nav = "review"
+	}
+	a.render(w, status, "detail", map[string]any{
+		"Common": a.common(r, title, nav), "ImageID": id, "ReceiptID": rid, "Receipt": rc, "Summary": u.Summary,
+		"Labelled": u.Summary.ReceiptID != 0, "Fields": fields, "LineItems": u.LineItems, "Boxes": boxes,
+		"Width": wpx, "Height": hpx, "Rows": rows, "Place": place, "Review": o.review, "Skip": o.skip,
+		"Message": o.message, "Error": o.errMsg, "Words": len(boxes),
+	})
+}
+
+// maxForm bounds a correction form.
+const maxForm = 64 << 10
+
+// correct applies the detail form: the fields a person changed, or an
+// acceptance of the summary as it is.
+func (a *App) correct(w http.ResponseWriter, r *http.Request) {
+	id, rid, err := receiptRef(r)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		a.fail(w, fmt.Errorf("the form could not be read: %v: %w", err, tally.ErrInvalidArgument))
+		return
+	}
+	review := r.PostForm.Get("review") != ""
+	set, err := entities.Load(r.Context(), a.cfg.Items, id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	in := label.FromSet(set, rid)
+	var current entities.ReceiptSummary
+	for _, s := range set.ReceiptSummaries {
+		if s.ReceiptID == rid {
+			current = s
+		}
+	}
+	c := label.Correction{Accept: r.PostForm.Get("accept") != "", Fields: map[string]label.FieldCorrection{}}
+	for key, vals := range r.PostForm {
+		name, ok := strings.CutPrefix(key, "field.")
+		if !ok {
+			continue
+		}
+		v := strings.TrimSpace(vals[0])
+		old := current.Fields[name]
+		if v == old.Value || (v == old.Text && !label.AmountFields[name] && name != label.Date) {
+			continue
+		}
+		fc := label.FieldCorrection{Value: v}
+		if !label.AmountFields[name] && name != label.Date {
+			text := v
+			fc.Text = &text
+		}
+		c.Fields[name] = fc
+	}
+	if len(c.Fields) == 0 {
+		c.Fields = nil
+	}
+	if !c.Accept && c.Fields == nil {
+		http.Redirect(w, r, detailPath(id, rid)+"?msg="+url.QueryEscape("Nothing changed."), http.StatusSeeOther)
+		return
+	}
+	if _, err := label.Correct(r.Context(), a.cfg.Items, in, c, a.cfg.Now()); err != nil {
+		status := statusOf(err)
+		if status >= 500 {
+			a.fail(w, err)
+			return
+		}
+		a.showDetail(w, r, id, rid, status, detailOpts{review: review, errMsg: err.Error()})
+		return
+	}
+	if review {
+		http.Redirect(w, r, "/review", http.StatusSeeOther)
+		return
+	}
+	msg := "Saved; the summary was recomputed."
+	if c.Accept && c.Fields == nil {
+		msg = "Accepted."
+	}
+	http.Redirect(w, r, detailPath(id, rid)+"?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+}
+
+func detailPath(id string, rid int) string {
+	return "/r/" + url.PathEscape(id) + "/" + strconv.Itoa(rid)
+}

@@ -1,0 +1,10 @@
+// Keyboard shortcuts for the review queue; every page works without it.
+document.addEventListener("keydown", (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement) return;
+  if (!document.querySelector("input[name=review]")) return;
+  if (e.key === "a") { document.getElementById("accept")?.click(); }
+  else if (e.key === "n") { const n = document.getElementById("next"); if (n) location.href = n.href; }
+  else if (e.key === "e") { document.querySelector(".fields input")?.focus(); e.preventDefault(); }
+});

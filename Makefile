@@ -55,7 +55,8 @@ deps-ocr: ## install the OCR engines if absent: Tesseract with English data, and
 	@./scripts/deps-paddle.sh "$(PADDLE_DIR)"
 
 .PHONY: deps-test
-deps-test: deps deps-ocr ## install what the tests need (moto_server for the AWS adapters)
+deps-test: deps deps-ocr ## install what the tests need (moto_server for the AWS adapters, Chromium for the web app)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { $(call apt_install,chromium); }
 	@command -v moto_server >/dev/null 2>&1 || { \
 		command -v pip3 >/dev/null 2>&1 || { $(call apt_install,python3-pip); }; \
 		pip3 install --quiet 'moto[server]' 2>/dev/null || pip3 install --quiet --break-system-packages 'moto[server]'; }

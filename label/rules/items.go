@@ -10,8 +10,10 @@ import (
 )
 
 var (
-	// reQuantity is a quantity word: 2, 2X, X2, 2@, 1.000 (weighed).
-	reQuantity  = regexp.MustCompile(`^(?:[Xx]?(\d{1,3})[Xx@]?|(\d{1,3}\.\d{1,3})(?:KG|G)?)$`)
+	// reQuantity is a quantity word: 2, 2X, X2, 2@, 1.250KG (weighed).
+	reQuantity = regexp.MustCompile(`^(?:[Xx]?(\d{1,3})[Xx@]?|(\d{1,3}\.\d{1,3})(?:KG|G))$`)
+	// reUnitPrice is a unit price printed with three decimals (9.000).
+	reUnitPrice = regexp.MustCompile(`^\d+\.\d{3}$`)
 	reTimes     = regexp.MustCompile(`^[Xx@*]$`)
 	reItemNoise = regexp.MustCompile(`^(SR|ZR|S|T|N|E|X|F|TX|NT|Z|\*|#)$`)
 )
@@ -43,8 +45,11 @@ func (rc *receipt) findItems() {
 			up := strings.ToUpper(w.Text)
 			switch {
 			case reTimes.MatchString(up):
-			case isAmountWord(w.Text):
-				unit = []entities.ReceiptWord{w}
+			case isAmountWord(w.Text) || reUnitPrice.MatchString(up):
+				// The price column, not a zero discount column beside it.
+				if a, err := money.Parse(up); err == nil && (!a.IsZero() || len(unit) == 0) {
+					unit = []entities.ReceiptWord{w}
+				}
 			case reQuantity.MatchString(up) && len(qty) == 0 && (j > 0 || x.amount-j <= 2 || (j+1 < x.amount && reTimes.MatchString(x.words[j+1].Text))):
 				qty = []entities.ReceiptWord{w}
 			case reItemNoise.MatchString(up):
@@ -88,7 +93,7 @@ func (rc *receipt) findItems() {
 			}
 		}
 		if len(unit) > 0 {
-			if a, ok := parseAmount(unit[0].Text); ok {
+			if a, err := money.Parse(strings.ToUpper(unit[0].Text)); err == nil {
 				it.UnitPrice = a.Fixed(2)
 				rc.labelWord(unit[0], label.UnitPrice, 0.6, "the price before the line total")
 				it.WordRefs = append(it.WordRefs, ref(unit[0]))

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tallyhq/tally/entities"
+	"github.com/tallyhq/tally/internal/fixtures"
+	"github.com/tallyhq/tally/internal/waitfor"
+)
+
+// chromium finds the browser `make test` installs.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium on PATH: `make test` installs it (apt-get install chromium)")
+	return ""
+}
+
+// screenshotDir is where the browser test leaves its screenshots for a
+// person to look at: $TALLY_SCREENSHOTS, else a directory under the
+// system's temporary one that outlives the test.
+func screenshotDir(t *testing.T) string {
+	dir := os.Getenv("TALLY_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "tally-screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestWebAppInBrowser drives the web app in real Chromium against a real
+// `tally serve` with real Tesseract: a SROIE receipt is uploaded and
+// processed, its detail page draws one box per stored word over the image,
+// a corrected total is saved and the summary recomputed, and the CSV
+// export carries it. Screenshots of the list, detail and review pages (at
+// 1440 px, and the list at 375 px) are written for review.
+func TestWebAppInBrowser(t *testing.T) {
+	t.Parallel()
+	exe := chromium(t)
+	_, addr := startServe(t)
+	server := "http://" + addr
+	img := fixtures.Path(t, "sroie", "img", "000.jpg")
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"upload", "-server", server, img}, &out, &errb); code != 0 {
+		t.Fatalf("upload: %s", errb.String())
+	}
+	f := strings.Split(strings.TrimSpace(out.String()), "\t")
+	imageID := strings.Fields(f[len(f)-1])[0]
+	var exp entities.Export
+	waitfor.True(t, "receipt "+imageID+" labelled", func() bool {
+		resp, err := http.Get(server + "/images/" + imageID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return false
+		}
+		exp = entities.Export{}
+		json.NewDecoder(resp.Body).Decode(&exp)
+		return len(exp.ReceiptSummaries) > 0
+	})
+	words := 0
+	for _, w := range exp.ReceiptWords {
+		if w.ReceiptID == 1 {
+			words++
+		}
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.WindowSize(1440, 1000))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 4*waitfor.Stall)
+	defer cancel()
+	dir := screenshotDir(t)
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	shot := func(name string) {
+		t.Helper()
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(what string, a chromedp.Action[string]) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, a)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return v
+	}
+
+	do("open the list", chromedp.Navigate(server+"/"), chromedp.WaitVisible(`table.receipts tbody tr`))
+	if merchant := get("merchant", chromedp.Text(`table.receipts tbody tr td:nth-child(2)`)); merchant == "" {
+		t.Error("the list shows no merchant")
+	}
+	shot("list-1440.png")
+	do("open the detail", chromedp.Navigate(fmt.Sprintf("%s/r/%s/1", server, imageID)), chromedp.WaitVisible(`svg polygon.word`))
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('.overlay img').complete && document.querySelector('.overlay img').naturalWidth > 0`)); err != nil {
+		t.Fatalf("the receipt image did not load: %v", err)
+	}
+	boxes, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('svg polygon.word').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if boxes != words {
+		t.Errorf("%d boxes drawn for %d stored words", boxes, words)
+	}
+	shot("detail-1440.png")
+
+	// Correct the total in the form: saved, recomputed, shown.
+	do("correct the total", chromedp.SetValue(`#f-GRAND_TOTAL`, "999.99"), chromedp.Click(`button[name=save]`), chromedp.WaitVisible(`p.message`))
+	message := get("message", chromedp.Text(`p.message`))
+	value := get("total", chromedp.Value(`#f-GRAND_TOTAL`))
+	status := get("status", chromedp.Text(`h1 .status`))
+	if value != "999.99" || status != "NEEDS_REVIEW" || !strings.Contains(message, "recomputed") {
+		t.Errorf("after the correction: value %q status %q message %q", value, status, message)
+	}
+	shot("detail-corrected-1440.png")
+	do("open the review queue", chromedp.Navigate(server+"/review"), chromedp.WaitVisible(`.review-help`))
+	shot("review-1440.png")
+	do("a phone", chromedp.EmulateViewport(375, 800), chromedp.Navigate(server+"/"), chromedp.WaitVisible(`table.receipts`))
+	shot("list-375.png")
+
+	resp, err := http.Get(server + "/export.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil || len(rows) != 2 || rows[1][0] != imageID || rows[1][8] != "999.99" {
+		t.Errorf("CSV: %q %v", rows, err)
+	}
+	t.Logf("screenshots in %s", dir)
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/tallyhq/tally/imaging"
 	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/ocr"
+	"github.com/tallyhq/tally/ocrjob"
 )
 
 // Register adds the upload API's routes to mux:
@@ -26,6 +27,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /upload-receipt", s.handleCreate)
 	mux.HandleFunc("POST /receipts", s.handleReceipts)
 	mux.HandleFunc("GET /upload-status", s.handleStatus)
+	mux.HandleFunc("POST /images/{id}/retry", s.handleRetry)
 	mux.HandleFunc("POST /ocr-results", s.handleOCRResults)
 }
 
@@ -51,6 +53,8 @@ func StatusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, tally.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, ErrNotRetryable):
+		return http.StatusConflict
 	default:
 		return http.StatusInternalServerError
 	}
@@ -182,6 +186,20 @@ func asClientError(err error) error {
 		return fmt.Errorf("request body over %d bytes: %w: %w", mbe.Limit, ErrTooLarge, err)
 	}
 	return fmt.Errorf("%v: %w", err, tally.ErrInvalidArgument)
+}
+
+func (s *Service) handleRetry(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := ocrjob.ValidateID("image_id", id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	acc, err := s.Retry(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, acc)
 }
 
 func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) {

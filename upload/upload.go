@@ -382,3 +382,34 @@ func validSHA256(s string) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil
 }
+
+// ErrNotRetryable marks a retry of an image whose latest job has not
+// failed (it is done, or still running).
+var ErrNotRetryable = errors.New("upload: nothing to retry")
+
+// Retry runs a FAILED image again from its stored raw upload: a new OCR
+// job for the same bytes (duplicate detection skipped, since the earlier
+// job holds the hash), queued now. The original upload is never touched.
+// An image whose latest job did not fail is ErrNotRetryable; an unknown
+// one tally.ErrNotFound.
+func (s *Service) Retry(ctx context.Context, imageID string) (Accepted, error) {
+	j, err := ocrjob.LatestJob(ctx, s.cfg.Items, imageID)
+	if err != nil {
+		return Accepted{}, fmt.Errorf("retry %s: %w", imageID, err)
+	}
+	if j.Status != ocrjob.StatusFailed {
+		return Accepted{}, fmt.Errorf("retry %s: its latest job is %s: %w", imageID, j.Status, ErrNotRetryable)
+	}
+	if _, err := s.cfg.Blob.Head(ctx, j.Key); err != nil {
+		return Accepted{}, fmt.Errorf("retry %s: the stored upload %s: %w", imageID, j.Key, err)
+	}
+	job := ocrjob.Job{ImageID: imageID, JobID: ocrjob.NewID(), Bucket: j.Bucket, Key: j.Key, Filename: j.Filename,
+		ContentType: j.ContentType, SHA256: j.SHA256, Force: true}
+	if err := s.queueJob(ctx, job, 0); err != nil {
+		return Accepted{}, err
+	}
+	return Accepted{Filename: j.Filename, ImageID: imageID, JobID: job.JobID, S3Key: job.Key, SHA256: j.SHA256}, nil
+}
+
+// MaxBytes is the largest image the service takes.
+func (s *Service) MaxBytes() int64 { return s.cfg.MaxBytes }

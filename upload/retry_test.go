@@ -1,0 +1,64 @@
+package upload_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tallyhq/tally/internal/fixtures"
+	"github.com/tallyhq/tally/ocrjob"
+	"github.com/tallyhq/tally/queue"
+	"github.com/tallyhq/tally/upload"
+)
+
+// TestRetry: a FAILED image runs again from its stored upload as a new
+// job with a queued message; an image that did not fail, or that does not
+// exist, is refused with the right status and nothing queued.
+func TestRetry(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := context.Background()
+	ct, body := multipartBody(t, file{"file", "r.png", fixtures.BlankPNG(t, 20, 20)})
+	var resp upload.ReceiptsResponse
+	if code := b.do(t, "POST", "/receipts", ct, body, &resp); code != 200 || len(resp.Receipts) != 1 {
+		t.Fatalf("upload: %d %+v", code, resp)
+	}
+	acc := resp.Receipts[0]
+	drain := func() int {
+		msgs, err := b.queues.OCRJobs.Receive(ctx, queue.ReceiveOptions{Max: 10, Visibility: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			queue.Delete(ctx, b.queues.OCRJobs, m.ReceiptHandle)
+		}
+		return len(msgs)
+	}
+	drain()
+	if code := b.do(t, "POST", "/images/"+acc.ImageID+"/retry", "", nil, nil); code != 409 {
+		t.Errorf("retry of a pending image: %d, want 409", code)
+	}
+	if err := ocrjob.Fail(ctx, b.items, acc.ImageID, acc.JobID, "tesseract crashed", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var again upload.Accepted
+	if code := b.do(t, "POST", "/images/"+acc.ImageID+"/retry", "", nil, &again); code != 202 {
+		t.Fatalf("retry of a failed image: %d", code)
+	}
+	if again.ImageID != acc.ImageID || again.JobID == acc.JobID || again.S3Key != acc.S3Key {
+		t.Errorf("retry = %+v, first = %+v", again, acc)
+	}
+	if n := drain(); n != 1 {
+		t.Errorf("%d messages queued by the retry, want 1", n)
+	}
+	j, err := ocrjob.LatestJob(ctx, b.items, acc.ImageID)
+	if err != nil || j.JobID != again.JobID || j.Status != ocrjob.StatusPending || !j.Force {
+		t.Errorf("latest job = %+v, %v", j, err)
+	}
+	if code := b.do(t, "POST", "/images/nope/retry", "", nil, nil); code != 404 {
+		t.Errorf("unknown image: %d", code)
+	}
+	if code := b.do(t, "POST", "/images/..%2f/retry", "", nil, nil); code != 400 && code != 404 {
+		t.Errorf("bad id: %d", code)
+	}
+}

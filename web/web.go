@@ -31,6 +31,7 @@ import (
 	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/ocrjob"
+	"github.com/tallyhq/tally/upload"
 )
 
 //go:embed templates/*.html
@@ -46,6 +47,9 @@ type Config struct {
 	// (Blob when nil). Images reach the browser through presigned GETs.
 	Blob, Assets blob.Store
 	Log          *slog.Logger
+	// Upload takes the upload form's files and reports their progress;
+	// nil serves no uploads.
+	Upload *upload.Service
 	// Now is the clock corrections are stamped with; default time.Now.
 	Now func() time.Time
 }
@@ -104,7 +108,7 @@ func New(cfg Config) (*App, error) {
 		"pct":     func(f float64) string { return strconv.Itoa(int(f*100+0.5)) + "%" },
 		"labelOf": labelClass,
 	}
-	for _, page := range []string{"list", "detail", "error"} {
+	for _, page := range []string{"list", "detail", "error", "upload", "uploads"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -123,6 +127,10 @@ func (a *App) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /r/{image_id}/{receipt_id}/image", a.image)
 	mux.HandleFunc("GET /r/{image_id}/original", a.original)
 	mux.HandleFunc("GET /export.csv", a.exportCSV)
+	mux.HandleFunc("GET /upload", a.uploadForm)
+	mux.HandleFunc("POST /upload", a.uploadFiles)
+	mux.HandleFunc("GET /uploads", a.uploads)
+	mux.HandleFunc("POST /uploads/{image_id}/retry", a.retry)
 	mux.HandleFunc("GET /static/{name}", a.asset)
 }
 
@@ -164,6 +172,10 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, tally.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, upload.ErrNotRetryable):
+		return http.StatusConflict
+	case upload.StatusOf(err) < 500:
+		return upload.StatusOf(err)
 	case errors.Is(err, tally.ErrInvalidArgument), errors.Is(err, label.ErrInvalidCorrection),
 		errors.Is(err, label.ErrUnknownLabel), errors.Is(err, label.ErrUnknownWord):
 		return http.StatusBadRequest

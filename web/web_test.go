@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,6 +20,10 @@ import (
 	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/label/labeltest"
 	"github.com/tallyhq/tally/label/rules"
+	"github.com/tallyhq/tally/ocrstage"
+	"github.com/tallyhq/tally/pipeline"
+	queuesqlite "github.com/tallyhq/tally/queue/sqlite"
+	"github.com/tallyhq/tally/upload"
 	"github.com/tallyhq/tally/web"
 )
 
@@ -41,7 +46,21 @@ func setup(t *testing.T) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := web.New(web.Config{Items: tbl, Blob: bs})
+	broker, err := queuesqlite.Open(context.Background(), filepath.Join(dir, "queue.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { broker.Close() })
+	qs, err := pipeline.EnsureQueues(context.Background(), broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := upload.New(upload.Config{Store: ocrstage.Store{Items: tbl, Blob: bs, Bucket: "local", Results: qs.OCRResults},
+		Jobs: qs.OCRJobs, MaxBytes: 1 << 20, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := web.New(web.Config{Items: tbl, Blob: bs, Upload: up})
 	if err != nil {
 		t.Fatal(err)
 	}

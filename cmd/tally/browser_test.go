@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,33 +60,6 @@ func TestWebAppInBrowser(t *testing.T) {
 	_, addr := startServe(t)
 	server := "http://" + addr
 	img := fixtures.Path(t, "sroie", "img", "000.jpg")
-	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"upload", "-server", server, img}, &out, &errb); code != 0 {
-		t.Fatalf("upload: %s", errb.String())
-	}
-	f := strings.Split(strings.TrimSpace(out.String()), "\t")
-	imageID := strings.Fields(f[len(f)-1])[0]
-	var exp entities.Export
-	waitfor.True(t, "receipt "+imageID+" labelled", func() bool {
-		resp, err := http.Get(server + "/images/" + imageID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return false
-		}
-		exp = entities.Export{}
-		json.NewDecoder(resp.Body).Decode(&exp)
-		return len(exp.ReceiptSummaries) > 0
-	})
-	words := 0
-	for _, w := range exp.ReceiptWords {
-		if w.ReceiptID == 1 {
-			words++
-		}
-	}
-
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
 		chromedp.DisableGPU, chromedp.WindowSize(1440, 1000))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -119,6 +93,38 @@ func TestWebAppInBrowser(t *testing.T) {
 		}
 		return v
 	}
+
+	// Upload through the page and follow it until it is labelled.
+	do("upload", chromedp.Navigate(server+"/upload"), chromedp.SetUploadFiles(`#files`, []string{img}),
+		chromedp.Click(`#upload-form button`), chromedp.WaitVisible(`table.uploads`))
+	shot("uploads-1440.png")
+	loc := get("location", chromedp.Location())
+	u, err := url.Parse(loc)
+	if err != nil || u.Query().Get("id") == "" {
+		t.Fatalf("after the upload the page is %q", loc)
+	}
+	imageID := u.Query().Get("id")
+	var exp entities.Export
+	waitfor.True(t, "receipt "+imageID+" labelled", func() bool {
+		resp, err := http.Get(server + "/images/" + imageID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return false
+		}
+		exp = entities.Export{}
+		json.NewDecoder(resp.Body).Decode(&exp)
+		return len(exp.ReceiptSummaries) > 0
+	})
+	words := 0
+	for _, w := range exp.ReceiptWords {
+		if w.ReceiptID == 1 {
+			words++
+		}
+	}
+	do("the progress page shows it labelled", chromedp.Reload(), chromedp.WaitVisible(`tr.stage-labelled`))
 
 	do("open the list", chromedp.Navigate(server+"/"), chromedp.WaitVisible(`table.receipts tbody tr`))
 	if merchant := get("merchant", chromedp.Text(`table.receipts tbody tr td:nth-child(2)`)); merchant == "" {

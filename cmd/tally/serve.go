@@ -63,7 +63,7 @@ func apiHandler(e *env) (*http.ServeMux, error) {
 	}
 	up.Register(mux)
 	mux.Handle("GET /images/{id}", imageHandler(e.ports.Items))
-	app, err := web.New(web.Config{Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Log: e.log.With("role", "web")})
+	app, err := web.New(web.Config{Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Upload: up, Log: e.log.With("role", "web")})
 	if err != nil {
 		return nil, err
 	}

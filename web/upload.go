@@ -209,4 +209,3 @@ func (a *App) retry(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
-

@@ -31,6 +31,7 @@ import (
 	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/ocrjob"
+	"github.com/tallyhq/tally/queue"
 	"github.com/tallyhq/tally/upload"
 )
 
@@ -50,6 +51,9 @@ type Config struct {
 	// Upload takes the upload form's files and reports their progress;
 	// nil serves no uploads.
 	Upload *upload.Service
+	// Queues are shown on the dashboard with their depths (the pipeline's
+	// queues and their dead-letter queues).
+	Queues []queue.Queue
 	// Now is the clock corrections are stamped with; default time.Now.
 	Now func() time.Time
 }
@@ -107,8 +111,9 @@ func New(cfg Config) (*App, error) {
 		"join":    strings.Join,
 		"pct":     func(f float64) string { return strconv.Itoa(int(f*100+0.5)) + "%" },
 		"labelOf": labelClass,
+		"slice2":  func(a, b any) []any { return []any{a, b} },
 	}
-	for _, page := range []string{"list", "detail", "error", "upload", "uploads"} {
+	for _, page := range []string{"list", "detail", "error", "upload", "uploads", "dashboard"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -127,6 +132,7 @@ func (a *App) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /r/{image_id}/{receipt_id}/image", a.image)
 	mux.HandleFunc("GET /r/{image_id}/original", a.original)
 	mux.HandleFunc("GET /export.csv", a.exportCSV)
+	mux.HandleFunc("GET /dashboard", a.dashboard)
 	mux.HandleFunc("GET /upload", a.uploadForm)
 	mux.HandleFunc("POST /upload", a.uploadFiles)
 	mux.HandleFunc("GET /uploads", a.uploads)

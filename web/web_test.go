@@ -253,3 +253,24 @@ func TestCSV(t *testing.T) {
 		t.Errorf("bad filter: %d", code)
 	}
 }
+
+func TestDashboard(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.store(t, "img-1", corner...)
+	b.store(t, "img-2", "SHOP TWO LLC", "04/05/2024", "MILK 4.25", "TOTAL $4.25")
+	b.store(t, "img-3", "SHOP TWO LLC", "04/09/2024", "MILK 1.00", "TOTAL $1.00")
+	code, body, _ := b.get(t, "/dashboard")
+	if code != 200 {
+		t.Fatalf("dashboard: %d", code)
+	}
+	// Two months (2024-03: 7.83, 2024-04: 5.25) and two merchants.
+	for _, want := range []string{"<strong>3</strong> receipts", "2024-03: 7.83", "2024-04: 5.25", "SHOP TWO LLC: 5.25", "(USD)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+	if n := strings.Count(body, `<rect class="bar"`); n != 4 {
+		t.Errorf("%d bars, want 4", n)
+	}
+}

@@ -155,6 +155,8 @@ func TestWebAppInBrowser(t *testing.T) {
 	shot("detail-corrected-1440.png")
 	do("open the review queue", chromedp.Navigate(server+"/review"), chromedp.WaitVisible(`.review-help`))
 	shot("review-1440.png")
+	do("open the dashboard", chromedp.Navigate(server+"/dashboard"), chromedp.WaitVisible(`table.queues`))
+	shot("dashboard-1440.png")
 	do("a phone", chromedp.EmulateViewport(375, 800), chromedp.Navigate(server+"/"), chromedp.WaitVisible(`table.receipts`))
 	shot("list-375.png")
 

@@ -63,7 +63,14 @@ func apiHandler(e *env) (*http.ServeMux, error) {
 	}
 	up.Register(mux)
 	mux.Handle("GET /images/{id}", imageHandler(e.ports.Items))
-	app, err := web.New(web.Config{Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Upload: up, Log: e.log.With("role", "web")})
+	shown := []queue.Queue{e.queues.OCRJobs, e.queues.OCRResults, e.queues.Compaction}
+	for _, name := range []string{pipeline.QueueOCRJobs, pipeline.QueueOCRResults, pipeline.QueueCompaction} {
+		if dlq, err := e.ports.Queue.OpenQueue(context.Background(), name+pipeline.DeadLetterSuffix); err == nil {
+			shown = append(shown, dlq)
+		}
+	}
+	app, err := web.New(web.Config{Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Upload: up,
+		Queues: shown, Log: e.log.With("role", "web")})
 	if err != nil {
 		return nil, err
 	}

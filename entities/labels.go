@@ -180,6 +180,14 @@ const (
 	SummaryByDatePK    = "RECEIPT_SUMMARY"
 )
 
+// SummaryReviewIndex lists only the summaries that need review, by date
+// like SummaryByDateIndex (GSI3PK SummaryReviewPK, GSI3SK the same sort
+// key), so that the review queue and its count never page past the rest.
+const (
+	SummaryReviewIndex = "GSI3"
+	SummaryReviewPK    = "RECEIPT_SUMMARY#NEEDS_REVIEW"
+)
+
 // SummaryByDateSK is a summary's GSI4SK.
 func SummaryByDateSK(date, imageID string, receiptID int) string {
 	if len(date) != len("2006-01-02") {
@@ -204,6 +212,9 @@ func (s ReceiptSummary) Item() (items.Item, error) {
 	it["GSI2PK"] = "RECEIPT_SUMMARY"
 	it["GSI2SK"] = fmt.Sprintf("IMAGE#%s#RECEIPT#%05d", s.ImageID, s.ReceiptID)
 	it["GSI4PK"], it["GSI4SK"] = SummaryByDatePK, SummaryByDateSK(s.Date, s.ImageID, s.ReceiptID)
+	if s.Status == SummaryNeedsReview {
+		it["GSI3PK"], it["GSI3SK"] = SummaryReviewPK, it["GSI4SK"]
+	}
 	return it, nil
 }
 

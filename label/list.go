@@ -109,7 +109,8 @@ func parseFilter(f Filter) (filter, error) {
 	default:
 		return bad("status %q is neither %s nor %s", f.Status, entities.SummaryValid, entities.SummaryNeedsReview)
 	}
-	p.postFilters = p.merchant != "" || p.hasMin || p.hasMax || p.status != ""
+	// NEEDS_REVIEW has an index of its own; VALID is filtered.
+	p.postFilters = p.merchant != "" || p.hasMin || p.hasMax || (p.status != "" && p.status != entities.SummaryNeedsReview)
 	// GSI4SK is "{date}#IMAGE#…": every key of day To sorts below
 	// To+dayEnd, and every key of a later day above it. A To alone still
 	// leaves out the receipts of unknown date ("0000-00-00#…").
@@ -208,6 +209,9 @@ func List(ctx context.Context, t items.Table, f Filter, limit int, token string)
 		cond = items.SKCond{Op: items.SKLessEq, Value: high}
 	}
 	q := items.Query{Index: entities.SummaryByDateIndex, PK: entities.SummaryByDatePK, SK: cond, Reverse: true, Limit: limit + 1}
+	if p.status == entities.SummaryNeedsReview {
+		q.Index, q.PK = entities.SummaryReviewIndex, entities.SummaryReviewPK
+	}
 	if p.postFilters {
 		q.Limit = items.MaxQueryLimit
 	}

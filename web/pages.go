@@ -18,7 +18,7 @@ const pageSize = 50
 
 // reviewCountCap bounds the review count in the header: counting pages
 // the index, so past this it says "N+".
-const reviewCountCap = 1000
+const reviewCountCap = 99
 
 // common is what every page's header shows.
 type common struct {
@@ -28,25 +28,14 @@ type common struct {
 }
 
 func (a *App) common(r *http.Request, title, nav string) common {
-	n, more := 0, false
-	token := ""
-	for {
-		p, err := label.List(r.Context(), a.cfg.Items, label.Filter{Status: entities.SummaryNeedsReview}, label.MaxListLimit, token)
-		if err != nil {
-			break
-		}
-		n += len(p.Summaries)
-		if p.NextToken == "" {
-			break
-		}
-		if n >= reviewCountCap {
-			more = true
-			break
-		}
-		token = p.NextToken
+	c := common{Title: title, Nav: nav}
+	// One query of the review index, at most reviewCountCap+1 summaries.
+	p, err := label.List(r.Context(), a.cfg.Items, label.Filter{Status: entities.SummaryNeedsReview}, reviewCountCap, "")
+	if err != nil {
+		return c
 	}
-	c := common{Title: title, Nav: nav, Reviews: strconv.Itoa(n)}
-	if more {
+	c.Reviews = strconv.Itoa(len(p.Summaries))
+	if p.NextToken != "" {
 		c.Reviews += "+"
 	}
 	return c

@@ -34,7 +34,9 @@ type bundle struct {
 	client *http.Client
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t *testing.T) *bundle { return setupB(t) }
+
+func setupB(t testing.TB) *bundle {
 	t.Helper()
 	dir := t.TempDir()
 	tbl, err := sqlite.Open(context.Background(), filepath.Join(dir, "items.db"), items.DefaultIndexes)

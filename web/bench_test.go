@@ -25,7 +25,7 @@ func BenchmarkListPage(b *testing.B) {
 	puts := make([]items.Item, 0, n)
 	for i := range n {
 		s := entities.ReceiptSummary{ImageID: fmt.Sprintf("img-%05d", i), ReceiptID: 1, MerchantName: fmt.Sprintf("MERCHANT %d SDN BHD", i%300),
-			Date: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i%365).Format("2006-01-02"),
+			Date:       time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i%365).Format("2006-01-02"),
 			GrandTotal: fmt.Sprintf("%d.%02d", 1+i%200, i%100), Currency: "MYR", Status: entities.SummaryValid, ReviewReasons: []string{}}
 		if i%3 == 0 {
 			s.Status, s.ReviewReasons = entities.SummaryNeedsReview, []string{"check totals_add_up failed"}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/entities"
@@ -93,7 +94,9 @@ func (a *App) review(w http.ResponseWriter, r *http.Request) {
 }
 
 type detailOpts struct {
-	review  bool
+	// highlight are search terms whose words are marked on the image.
+	highlight []string
+	review    bool
 	skip    string
 	message string
 	errMsg  string
@@ -126,7 +129,7 @@ func (a *App) detail(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	a.showDetail(w, r, id, rid, http.StatusOK, detailOpts{message: r.URL.Query().Get("msg")})
+	a.showDetail(w, r, id, rid, http.StatusOK, detailOpts{message: r.URL.Query().Get("msg"), highlight: highlightTerms(r.URL.Query().Get("hl"))})
 }
 
 func (a *App) showDetail(w http.ResponseWriter, r *http.Request, id string, rid, status int, o detailOpts) {
@@ -176,8 +179,12 @@ func (a *App) showDetail(w http.ResponseWriter, r *http.Request, id string, rid,
 		if len(ls) > 0 {
 			cls = ls[0]
 		}
+		class := labelClass(cls)
+		if matchesTerm(wd.Text, o.highlight) {
+			class += " hl"
+		}
 		boxes = append(boxes, box{Points: strings.Join(pts, " "), Text: wd.Text, Labels: strings.Join(ls, ", "),
-			Class: labelClass(cls), Confidence: wd.Confidence, LineID: wd.LineID, WordID: wd.WordID})
+			Class: class, Confidence: wd.Confidence, LineID: wd.LineID, WordID: wd.WordID})
 	}
 	var fields []field
 	seen := map[string]bool{}
@@ -302,4 +309,31 @@ func (a *App) correct(w http.ResponseWriter, r *http.Request) {
 
 func detailPath(id string, rid int) string {
 	return "/r/" + url.PathEscape(id) + "/" + strconv.Itoa(rid)
+}
+
+// highlightTerms reads the hl parameter: search terms joined by ",".
+func highlightTerms(hl string) []string {
+	var out []string
+	for _, t := range strings.Split(hl, ",") {
+		if t = foldWord(t); t != "" && len(out) < 20 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// matchesTerm tells whether a word starts with one of the terms, ignoring
+// case and punctuation ("TOTAL:" matches "total").
+func matchesTerm(word string, terms []string) bool {
+	w := foldWord(word)
+	for _, t := range terms {
+		if w != "" && strings.HasPrefix(w, t) {
+			return true
+		}
+	}
+	return false
+}
+
+func foldWord(s string) string {
+	return strings.ToLower(strings.TrimFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }))
 }

@@ -276,3 +276,14 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("%d bars, want 4", n)
 	}
 }
+
+func TestHighlight(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.store(t, "img-h", corner...)
+	_, body, _ := b.get(t, "/r/img-h/1?hl=bread,TOT")
+	// Prefixes of whole words: BREAD and TOTAL, not SUBTOTAL.
+	if n := strings.Count(body, " hl\""); n != 2 {
+		t.Errorf("%d words highlighted, want 2 (BREAD, TOTAL)", n)
+	}
+}

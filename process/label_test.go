@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/tallyhq/tally/label/rules"
 	"github.com/tallyhq/tally/process"
 	"github.com/tallyhq/tally/queue"
+	"github.com/tallyhq/tally/textindex"
+	textsqlite "github.com/tallyhq/tally/textindex/sqlite"
 )
 
 // countingRefiner stands in for an LLM: it counts its calls and returns
@@ -31,8 +34,15 @@ func (c *countingRefiner) Refine(_ context.Context, _ label.Receipt, p label.Pro
 func TestLabels(t *testing.T) {
 	t.Parallel()
 	ref := &countingRefiner{}
-	b := setup(t, t.TempDir(), func(c *process.Config) {
+	dir := t.TempDir()
+	text, err := textsqlite.Open(context.Background(), filepath.Join(dir, "text.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { text.Close() })
+	b := setup(t, dir, func(c *process.Config) {
 		c.Labels = &label.Pipeline{Rules: rules.New(), Refiner: ref}
+		c.Text = text
 	})
 	ctx := context.Background()
 	acc := b.submitScan(t, 1)
@@ -59,6 +69,12 @@ func TestLabels(t *testing.T) {
 	}
 	t.Logf("summary: %s %s %s %s (%v)", s.MerchantName, s.Date, s.GrandTotal, s.Status, s.ReviewReasons)
 
+	// The rows are in the text index with the summary's merchant.
+	hits, err := text.Search(ctx, textindex.Query{Text: "agoura"})
+	if err != nil || len(hits) != 1 || hits[0].ImageID != acc.ImageID || hits[0].Merchant != s.MerchantName {
+		t.Errorf("text index: %+v %v", hits, err)
+	}
+
 	// Redelivery: the same items, no refiner call.
 	if errs := b.worker.HandleBatch(ctx, msgs); errs[0] != nil {
 		t.Fatal(errs[0])
@@ -71,6 +87,9 @@ func TestLabels(t *testing.T) {
 	}
 	if ref.calls.Load() != 1 {
 		t.Errorf("redelivery called the refiner (%d calls)", ref.calls.Load())
+	}
+	if hits, err := text.Search(ctx, textindex.Query{Text: "agoura"}); err != nil || len(hits) != 1 {
+		t.Errorf("redelivery duplicated the text index rows: %d %v", len(hits), err)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/tallyhq/tally/ocrstage"
 	"github.com/tallyhq/tally/pipeline"
 	"github.com/tallyhq/tally/renditions"
+	"github.com/tallyhq/tally/textindex"
 	"github.com/tallyhq/tally/vector"
 )
 
@@ -153,15 +154,20 @@ func (w *Worker) Process(ctx context.Context, rm ocrjob.ResultMessage) error {
 			}
 		}
 	}
+	var us []entities.Understanding
 	if w.cfg.Labels != nil {
 		// Labelled from the stored words, idempotently: the run id is the
 		// record's, so a redelivery finds its summary and relabels nothing.
-		us, err := w.cfg.Labels.Image(ctx, w.cfg.Items, set, job.CreatedAt, func(rid int) string { return RunID(rm.ImageID, rid, rm.JobID) })
-		if err != nil {
+		if us, err = w.cfg.Labels.Image(ctx, w.cfg.Items, set, job.CreatedAt, func(rid int) string { return RunID(rm.ImageID, rid, rm.JobID) }); err != nil {
 			return fmt.Errorf("label receipts: %w", err)
 		}
 		w.checkpoint("labels")
 		ix.addLabels(us)
+	}
+	if w.cfg.Text != nil {
+		if err := w.cfg.Text.Put(ctx, rm.ImageID, textDocs(set, us)); err != nil {
+			return fmt.Errorf("index receipt text: %w", err)
+		}
 	}
 	if err := w.index(ctx, rm, ix, merchants); err != nil {
 		return err
@@ -365,6 +371,22 @@ func (w *Worker) embed(ctx context.Context, rm ocrjob.ResultMessage, set entitie
 		}
 	}
 	return &embedded{rids: rids, byReceipt: byReceipt}, nil
+}
+
+// textDocs are the image's receipt rows for the full-text index, each with
+// its receipt's merchant and date when labelled.
+func textDocs(set entities.Set, us []entities.Understanding) []textindex.Doc {
+	sums := map[int]entities.ReceiptSummary{}
+	for _, u := range us {
+		sums[u.Summary.ReceiptID] = u.Summary
+	}
+	docs := make([]textindex.Doc, 0, len(set.ReceiptRows))
+	for _, row := range set.ReceiptRows {
+		s := sums[row.ReceiptID]
+		docs = append(docs, textindex.Doc{ImageID: row.ImageID, ReceiptID: row.ReceiptID, RowID: row.RowID,
+			LineIDs: row.LineIDs, Text: row.Text, Merchant: s.MerchantName, Date: s.Date})
+	}
+	return docs
 }
 
 // addLabels puts each word's VALID labels into its vector metadata

@@ -27,6 +27,7 @@ import (
 	"github.com/tallyhq/tally/queue"
 	"github.com/tallyhq/tally/queue/consumer"
 	"github.com/tallyhq/tally/renditions"
+	"github.com/tallyhq/tally/textindex"
 	"github.com/tallyhq/tally/vector"
 )
 
@@ -63,6 +64,9 @@ type Config struct {
 	// written (word labels, summary, line items) and puts each word's
 	// VALID label into its vector metadata.
 	Labels *label.Pipeline
+	// Text, when not nil, indexes each receipt's rows for full-text
+	// search (with the summary's merchant and date once labelled).
+	Text textindex.Index
 	// Renditions, when not nil, renders the image and each receipt into
 	// Assets (default Blob; a bucket of its own on AWS).
 	Renditions *renditions.Options

@@ -229,7 +229,7 @@ func (a *App) showDetail(w http.ResponseWriter, r *http.Request, id string, rid,
 		"Common": a.common(r, title, nav), "ImageID": id, "ReceiptID": rid, "Receipt": rc, "Summary": u.Summary,
 		"Labelled": u.Summary.ReceiptID != 0, "Fields": fields, "LineItems": u.LineItems, "Boxes": boxes,
 		"Width": wpx, "Height": hpx, "Rows": rows, "Place": place, "Review": o.review, "Skip": o.skip,
-		"Message": o.message, "Error": o.errMsg, "Words": len(boxes),
+		"Message": o.message, "Error": o.errMsg, "Words": len(boxes), "CanDelete": a.cfg.Purge != nil,
 	})
 }
 

@@ -31,7 +31,9 @@ import (
 	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/ocrjob"
+	"github.com/tallyhq/tally/purge"
 	"github.com/tallyhq/tally/queue"
+	"github.com/tallyhq/tally/textindex"
 	"github.com/tallyhq/tally/upload"
 )
 
@@ -54,6 +56,13 @@ type Config struct {
 	// Queues are shown on the dashboard with their depths (the pipeline's
 	// queues and their dead-letter queues).
 	Queues []queue.Queue
+	// Text serves exact-word search (nil where the item store has no
+	// full-text index: DynamoDB); Similar the vector search of rows.
+	Text    textindex.Index
+	Similar Similar
+	// Purge deletes an image and everything made from it; nil offers no
+	// delete.
+	Purge *purge.Config
 	// Now is the clock corrections are stamped with; default time.Now.
 	Now func() time.Time
 }
@@ -113,7 +122,7 @@ func New(cfg Config) (*App, error) {
 		"labelOf": labelClass,
 		"slice2":  func(a, b any) []any { return []any{a, b} },
 	}
-	for _, page := range []string{"list", "detail", "error", "upload", "uploads", "dashboard"} {
+	for _, page := range []string{"list", "detail", "error", "upload", "uploads", "dashboard", "search"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -133,6 +142,8 @@ func (a *App) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /r/{image_id}/original", a.original)
 	mux.HandleFunc("GET /export.csv", a.exportCSV)
 	mux.HandleFunc("GET /dashboard", a.dashboard)
+	mux.HandleFunc("GET /find", a.search)
+	mux.HandleFunc("POST /r/{image_id}/delete", a.remove)
 	mux.HandleFunc("GET /upload", a.uploadForm)
 	mux.HandleFunc("POST /upload", a.uploadFiles)
 	mux.HandleFunc("GET /uploads", a.uploads)

@@ -23,12 +23,15 @@ import (
 	"github.com/tallyhq/tally/ocrstage"
 	"github.com/tallyhq/tally/pipeline"
 	queuesqlite "github.com/tallyhq/tally/queue/sqlite"
+	"github.com/tallyhq/tally/textindex"
+	textsqlite "github.com/tallyhq/tally/textindex/sqlite"
 	"github.com/tallyhq/tally/upload"
 	"github.com/tallyhq/tally/web"
 )
 
 // bundle is a running app over real SQLite and file stores.
 type bundle struct {
+	text   textindex.Index
 	items  items.Table
 	server *httptest.Server
 	client *http.Client
@@ -62,7 +65,12 @@ func setupB(t testing.TB) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := web.New(web.Config{Items: tbl, Blob: bs, Upload: up})
+	text, err := textsqlite.Open(context.Background(), filepath.Join(dir, "text.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { text.Close() })
+	app, err := web.New(web.Config{Items: tbl, Blob: bs, Upload: up, Text: text})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +79,7 @@ func setupB(t testing.TB) *bundle {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &bundle{items: tbl, server: srv, client: client}
+	return &bundle{items: tbl, server: srv, client: client, text: text}
 }
 
 // store writes a labelled receipt built from printed rows.
@@ -95,6 +103,15 @@ func (b *bundle) store(t *testing.T, imageID string, rows ...string) label.Recei
 	set.ReceiptRows = r.Rows
 	if err := entities.Write(context.Background(), b.items, set); err != nil {
 		t.Fatal(err)
+	}
+	if b.text != nil {
+		var docs []textindex.Doc
+		for _, row := range r.Rows {
+			docs = append(docs, textindex.Doc{ImageID: imageID, ReceiptID: 1, RowID: row.RowID, LineIDs: row.LineIDs, Text: row.Text})
+		}
+		if err := b.text.Put(context.Background(), imageID, docs); err != nil {
+			t.Fatal(err)
+		}
 	}
 	pl := label.Pipeline{Rules: rules.New()}
 	if _, err := pl.Receipt(context.Background(), b.items, label.FromSet(set, 1), time.Unix(1700000000, 0), "run-1"); err != nil {
@@ -285,5 +302,32 @@ func TestHighlight(t *testing.T) {
 	// Prefixes of whole words: BREAD and TOTAL, not SUBTOTAL.
 	if n := strings.Count(body, " hl\""); n != 2 {
 		t.Errorf("%d words highlighted, want 2 (BREAD, TOTAL)", n)
+	}
+}
+
+// TestSearchPage: words, phrases and prefixes find rows and link to the
+// receipt with the words marked; a query in bad syntax is a 400 with the
+// reason on the page.
+func TestSearchPage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.store(t, "img-s", corner...)
+	for _, q := range []string{"bread", `"sales tax"`, "grav*"} {
+		code, body, _ := b.get(t, "/find?q="+url.QueryEscape(q))
+		if code != 200 || !strings.Contains(body, "/r/img-s/1?hl=") || !strings.Contains(body, "<mark>") {
+			t.Errorf("%s: %d", q, code)
+		}
+	}
+	if _, body, _ := b.get(t, "/find?q=nothinglikethis"); !strings.Contains(body, "No row has these words") {
+		t.Error("a query without hits")
+	}
+	for _, q := range []string{`"`, `*`, `NEAR(`, `"total`, strings.Repeat("a", 300)} {
+		code, body, _ := b.get(t, "/find?q="+url.QueryEscape(q))
+		if code != 400 || !strings.Contains(body, `role="alert"`) {
+			t.Errorf("query %q: %d", q, code)
+		}
+	}
+	if _, body, _ := b.get(t, "/find?q=%3Cscript%3E"); strings.Contains(body, "<script>") {
+		t.Error("the query was not escaped")
 	}
 }

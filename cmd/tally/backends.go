@@ -32,6 +32,8 @@ import (
 	"github.com/tallyhq/tally/queue"
 	queuesqlite "github.com/tallyhq/tally/queue/sqlite"
 	queuesqs "github.com/tallyhq/tally/queue/sqs"
+	"github.com/tallyhq/tally/textindex"
+	textsqlite "github.com/tallyhq/tally/textindex/sqlite"
 	"github.com/tallyhq/tally/vector"
 )
 
@@ -50,7 +52,11 @@ type ports struct {
 	VectorBlob blob.Store
 	AssetsBlob blob.Store
 	Items      items.Table
-	Embedder   embed.Embedder
+	// Text is the full-text index of receipt rows, beside the embedded
+	// item store (text.db next to its file); nil on DynamoDB, where the
+	// web app finds rows through the vector search only.
+	Text     textindex.Index
+	Embedder embed.Embedder
 	// BlobHandler serves presigned URLs when the blob backend needs tally
 	// serve to do so (the file backend); nil otherwise.
 	BlobHandler http.Handler
@@ -66,6 +72,9 @@ func (p *ports) Close() error {
 	}
 	if p.Items != nil {
 		errs = append(errs, p.Items.Close())
+	}
+	if p.Text != nil {
+		errs = append(errs, p.Text.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -130,6 +139,10 @@ func openPorts(ctx context.Context, cfg config.Config) (*ports, error) {
 	case "sqlite":
 		if p.Items, err = itemssqlite.Open(ctx, localPath(u.Path), items.DefaultIndexes); err != nil {
 			return nil, fmt.Errorf("open items %s: %w", cfg.ItemsURL, err)
+		}
+		textPath := filepath.Join(filepath.Dir(localPath(u.Path)), "text.db")
+		if p.Text, err = textsqlite.Open(ctx, textPath); err != nil {
+			return nil, fmt.Errorf("open text index %s: %w", textPath, err)
 		}
 	case "dynamodb":
 		ac, err := p.awsConfig(ctx, cfg, u)

@@ -155,6 +155,18 @@ func TestWebAppInBrowser(t *testing.T) {
 	shot("detail-corrected-1440.png")
 	do("open the review queue", chromedp.Navigate(server+"/review"), chromedp.WaitVisible(`.review-help`))
 	shot("review-1440.png")
+	// Find it by a word it prints, open it with the word marked.
+	do("search", chromedp.Navigate(server+"/find?q=JOHOR"), chromedp.WaitVisible(`ol.results li a`))
+	shot("search-1440.png")
+	do("open a result", chromedp.Click(`ol.results li a`), chromedp.WaitVisible(`svg polygon.word`))
+	marked, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('svg polygon.hl').length`))
+	if err != nil || marked == 0 {
+		t.Errorf("the searched word is not marked on the image: %d %v", marked, err)
+	}
+	do("a bad query", chromedp.Navigate(server+`/find?q=%22total`), chromedp.WaitVisible(`p.error`))
+	if msg := get("error", chromedp.Text(`p.error`)); !strings.Contains(strings.ToLower(msg), "quote") {
+		t.Errorf("bad query message: %q", msg)
+	}
 	do("open the dashboard", chromedp.Navigate(server+"/dashboard"), chromedp.WaitVisible(`table.queues`))
 	shot("dashboard-1440.png")
 	do("a phone", chromedp.EmulateViewport(375, 800), chromedp.Navigate(server+"/"), chromedp.WaitVisible(`table.receipts`))
@@ -169,6 +181,16 @@ func TestWebAppInBrowser(t *testing.T) {
 	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
 	if err != nil || len(rows) != 2 || rows[1][0] != imageID || rows[1][8] != "999.99" {
 		t.Errorf("CSV: %q %v", rows, err)
+	}
+	// Delete it: the page says what went, and the list is empty.
+	do("delete", chromedp.Navigate(fmt.Sprintf("%s/r/%s/1", server, imageID)), chromedp.Click(`form.delete input[name=confirm]`),
+		chromedp.Click(`form.delete button`), chromedp.WaitVisible(`p.message`))
+	if msg := get("deleted", chromedp.Text(`p.message`)); !strings.Contains(msg, "removed") || !strings.Contains(msg, "vector") {
+		t.Errorf("delete said %q", msg)
+	}
+	do("the list after the delete", chromedp.Navigate(server+"/"), chromedp.WaitVisible(`table.receipts`))
+	if empty := get("empty list", chromedp.Text(`table.receipts tbody`)); !strings.Contains(empty, "No receipts") {
+		t.Errorf("the list after the delete: %q", empty)
 	}
 	t.Logf("screenshots in %s", dir)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/pipeline"
+	"github.com/tallyhq/tally/purge"
 	"github.com/tallyhq/tally/queue"
 	"github.com/tallyhq/tally/upload"
 	"github.com/tallyhq/tally/vector"
@@ -70,7 +71,8 @@ func apiHandler(e *env) (*http.ServeMux, error) {
 		}
 	}
 	app, err := web.New(web.Config{Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Upload: up,
-		Queues: shown, Log: e.log.With("role", "web")})
+		Queues: shown, Text: e.ports.Text, Similar: similarRows(searcher), Log: e.log.With("role", "web"),
+		Purge: &purge.Config{Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Vectors: e.store, Compaction: e.queues.Compaction}})
 	if err != nil {
 		return nil, err
 	}
@@ -244,4 +246,27 @@ func healthHandler(cfg config.Config, p *ports, qs pipeline.Queues, cache *vecto
 		}
 		writeJSON(w, status, h)
 	})
+}
+
+// similarRows is the web app's meaning search: the rows of the lines
+// collection nearest a text.
+func similarRows(s *pipeline.Searcher) web.Similar {
+	return func(ctx context.Context, text string, k int) ([]web.SimilarRow, error) {
+		resp, err := s.Search(ctx, text, vector.CollectionLines, k, nil)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]web.SimilarRow, 0, len(resp.Results))
+		for _, r := range resp.Results {
+			id, _ := r.Meta["image_id"].(string)
+			rid, ok := items.Int64Of(r.Meta["receipt_id"])
+			if id == "" || !ok {
+				continue
+			}
+			text, _ := r.Meta["text"].(string)
+			merchant, _ := r.Meta["merchant_name"].(string)
+			out = append(out, web.SimilarRow{ImageID: id, ReceiptID: int(rid), Text: text, Merchant: merchant, Score: r.Score})
+		}
+		return out, nil
+	}
 }

@@ -181,7 +181,7 @@ func (e *env) worker(name string) (stage, error) {
 			return stage{}, err
 		}
 		w, err := process.New(process.Config{
-			Merchant: resolver, Labels: &labels,
+			Merchant: resolver, Labels: &labels, Text: e.ports.Text,
 			Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Embedder: e.ports.Embedder, Vectors: e.store,
 			Results: e.queues.OCRResults, DeadLetter: dlq, Compaction: e.queues.Compaction,
 			Renditions: rend, MaxReceiveCount: pipeline.MaxReceiveCount, Log: e.log.With("role", "process"),

@@ -97,9 +97,9 @@ type detailOpts struct {
 	// highlight are search terms whose words are marked on the image.
 	highlight []string
 	review    bool
-	skip    string
-	message string
-	errMsg  string
+	skip      string
+	message   string
+	errMsg    string
 }
 
 // box is one word drawn over the receipt image.

@@ -563,3 +563,22 @@ func Encode(m any) string {
 	b, _ := json.Marshal(m)
 	return string(b)
 }
+
+// JobsWithStatus lists up to limit jobs in a status, newest first, through
+// the jobs' status index (GSI1), so that failed uploads can be shown
+// without scanning the table.
+func JobsWithStatus(ctx context.Context, t items.Table, status string, limit int) ([]Job, error) {
+	page, err := t.Query(ctx, items.Query{Index: "GSI1", PK: statusPrefix + status, Reverse: true, Limit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("list %s OCR jobs: %w", status, err)
+	}
+	out := make([]Job, 0, len(page.Items))
+	for _, it := range page.Items {
+		j, err := JobFromItem(it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}

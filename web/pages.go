@@ -12,6 +12,7 @@ import (
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/entities"
 	"github.com/tallyhq/tally/label"
+	"github.com/tallyhq/tally/ocrjob"
 )
 
 // pageSize is how many receipts a list page shows.
@@ -61,7 +62,7 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 	eq.Del("token")
 	a.render(w, http.StatusOK, "list", map[string]any{
 		"Common": a.common(r, "Receipts", "list"), "Filter": f, "Receipts": p.Summaries, "Next": next,
-		"ExportQuery": eq.Encode(), "First": q.Get("token") != "",
+		"ExportQuery": eq.Encode(), "First": q.Get("token") != "", "Failed": a.failed(r),
 	})
 }
 
@@ -336,4 +337,25 @@ func matchesTerm(word string, terms []string) bool {
 
 func foldWord(s string) string {
 	return strings.ToLower(strings.TrimFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }))
+}
+
+// failedShown bounds the failed uploads the list shows above the receipts.
+const failedShown = 10
+
+// failed lists the images whose latest job failed (newest first), which
+// have no summary to list: they need a retry, not a review.
+func (a *App) failed(r *http.Request) []ocrjob.Job {
+	jobs, err := ocrjob.JobsWithStatus(r.Context(), a.cfg.Items, ocrjob.StatusFailed, failedShown*2)
+	if err != nil {
+		a.cfg.Log.Warn("failed uploads", "err", err)
+		return nil
+	}
+	var out []ocrjob.Job
+	for _, j := range jobs {
+		latest, err := ocrjob.LatestJob(r.Context(), a.cfg.Items, j.ImageID)
+		if err == nil && latest.JobID == j.JobID && len(out) < failedShown {
+			out = append(out, j)
+		}
+	}
+	return out
 }

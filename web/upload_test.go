@@ -118,12 +118,19 @@ func TestUploadProgressAndRetry(t *testing.T) {
 	if strings.Contains(body, `http-equiv="refresh"`) || !strings.Contains(body, "tesseract &lt;crashed&gt;") || !strings.Contains(body, "Retry") {
 		t.Errorf("failed upload page: %s", body)
 	}
+	// The receipts list shows it as FAILED with a Retry, until retried.
+	if _, body, _ := b.get(t, "/"); !strings.Contains(body, "FAILED") || !strings.Contains(body, "/uploads/"+id+"/retry") {
+		t.Error("the list does not show the failed upload")
+	}
 	code, _, h = b.post(t, "/uploads/"+id+"/retry", nil)
 	if code != http.StatusSeeOther || h.Get("Location") != loc {
 		t.Fatalf("retry: %d %q", code, h.Get("Location"))
 	}
 	if n := b.jobs(t); n != 2 {
 		t.Errorf("%d jobs after the retry, want 2", n)
+	}
+	if _, body, _ := b.get(t, "/"); strings.Contains(body, "/uploads/"+id+"/retry") {
+		t.Error("the list still shows the retried upload as failed")
 	}
 	if code, _, _ := b.post(t, "/uploads/"+id+"/retry", nil); code != http.StatusConflict {
 		t.Errorf("retry of a pending image: %d, want 409", code)

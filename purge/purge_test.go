@@ -812,7 +812,8 @@ func TestReportString(t *testing.T) {
 	if got := (purge.Report{ImageID: "img"}).String(); got != "image img: removed nothing" {
 		t.Errorf("empty report = %q", got)
 	}
-	if purge.RunID("a") != purge.RunID("a") || purge.RunID("a") == purge.RunID("b") || vector.ValidateRunID(purge.RunID("a")) != nil {
+	first, again := purge.RunID("a"), purge.RunID("a")
+	if first != again || first == purge.RunID("b") || vector.ValidateRunID(first) != nil {
 		t.Errorf("RunID is not a stable, distinct, valid run id: %q %q", purge.RunID("a"), purge.RunID("b"))
 	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -114,4 +115,67 @@ func (a *App) exportCSV(w http.ResponseWriter, r *http.Request) {
 	if err := WriteCSV(r.Context(), w, a.cfg.Items, f, o); err != nil {
 		a.cfg.Log.Error("export CSV", "err", err)
 	}
+}
+
+// exportJSON writes the filtered summaries (with their line items) as one
+// JSON array, newest first.
+func (a *App) exportJSON(w http.ResponseWriter, r *http.Request) {
+	f := filterOf(r.URL.Query())
+	if _, err := label.List(r.Context(), a.cfg.Items, f, 1, ""); err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", `attachment; filename="receipts.json"`)
+	if err := WriteJSON(r.Context(), w, a.cfg.Items, f); err != nil {
+		a.cfg.Log.Error("export JSON", "err", err)
+	}
+}
+
+// exported is one receipt of a JSON export.
+type exported struct {
+	entities.ReceiptSummary
+	LineItems []entities.ReceiptLineItem `json:"line_items"`
+}
+
+// WriteJSON writes the summaries the filter selects, each with its line
+// items, as a JSON array streamed page by page.
+func WriteJSON(ctx context.Context, w io.Writer, t items.Table, f label.Filter) error {
+	if _, err := io.WriteString(w, "["); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	first := true
+	token := ""
+	for {
+		p, err := label.List(ctx, t, f, label.MaxListLimit, token)
+		if err != nil {
+			return fmt.Errorf("export JSON: %w", err)
+		}
+		for _, s := range p.Summaries {
+			us, err := entities.LoadUnderstanding(ctx, t, s.ImageID, s.ReceiptID)
+			if err != nil {
+				return fmt.Errorf("export JSON: %w", err)
+			}
+			e := exported{ReceiptSummary: s, LineItems: []entities.ReceiptLineItem{}}
+			if len(us) > 0 && us[0].LineItems != nil {
+				e.LineItems = us[0].LineItems
+			}
+			if !first {
+				if _, err := io.WriteString(w, ","); err != nil {
+					return err
+				}
+			}
+			first = false
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+		}
+		if p.NextToken == "" {
+			break
+		}
+		token = p.NextToken
+	}
+	_, err := io.WriteString(w, "]\n")
+	return err
 }

@@ -136,3 +136,17 @@ func TestUploadProgressAndRetry(t *testing.T) {
 		t.Errorf("retry of a pending image: %d, want 409", code)
 	}
 }
+
+// TestUpload30MB: a 30 MB file against the server's default 25 MB limit
+// is a 413 with the reason, and nothing is stored.
+func TestUpload30MB(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, 0)
+	code, body, _ := b.upload(t, upfile{"huge.jpg", bytes.Repeat([]byte{0xff}, 30<<20)})
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "over the 25 MB limit") {
+		t.Errorf("30 MB upload: %d", code)
+	}
+	if n := b.jobs(t); n != 0 {
+		t.Errorf("%d jobs stored", n)
+	}
+}

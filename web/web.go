@@ -141,6 +141,7 @@ func (a *App) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /r/{image_id}/{receipt_id}/image", a.image)
 	mux.HandleFunc("GET /r/{image_id}/original", a.original)
 	mux.HandleFunc("GET /export.csv", a.exportCSV)
+	mux.HandleFunc("GET /export.json", a.exportJSON)
 	mux.HandleFunc("GET /dashboard", a.dashboard)
 	mux.HandleFunc("GET /find", a.search)
 	mux.HandleFunc("POST /r/{image_id}/delete", a.remove)

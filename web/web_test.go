@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -37,9 +38,13 @@ type bundle struct {
 	client *http.Client
 }
 
-func setup(t *testing.T) *bundle { return setupB(t) }
+func setup(t *testing.T) *bundle { return setupWith(t, 1<<20) }
 
-func setupB(t testing.TB) *bundle {
+func setupB(t testing.TB) *bundle { return setupWith(t, 1<<20) }
+
+// setupWith runs the app with uploads of at most maxBytes (0: the upload
+// service's default).
+func setupWith(t testing.TB, maxBytes int64) *bundle {
 	t.Helper()
 	dir := t.TempDir()
 	tbl, err := sqlite.Open(context.Background(), filepath.Join(dir, "items.db"), items.DefaultIndexes)
@@ -61,7 +66,7 @@ func setupB(t testing.TB) *bundle {
 		t.Fatal(err)
 	}
 	up, err := upload.New(upload.Config{Store: ocrstage.Store{Items: tbl, Blob: bs, Bucket: "local", Results: qs.OCRResults},
-		Jobs: qs.OCRJobs, MaxBytes: 1 << 20, Log: slog.New(slog.DiscardHandler)})
+		Jobs: qs.OCRJobs, MaxBytes: maxBytes, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,6 +275,17 @@ func TestCSV(t *testing.T) {
 	}
 	if code, _, _ := b.get(t, "/export.csv?from=yesterday"); code != 400 {
 		t.Errorf("bad filter: %d", code)
+	}
+	code, body, _ = b.get(t, "/export.json?merchant=corner")
+	var js []struct {
+		ImageID    string `json:"image_id"`
+		GrandTotal string `json:"grand_total"`
+		LineItems  []struct {
+			Price string `json:"price"`
+		} `json:"line_items"`
+	}
+	if err := json.Unmarshal([]byte(body), &js); err != nil || code != 200 || len(js) != 1 || js[0].GrandTotal != "7.83" || len(js[0].LineItems) != 2 {
+		t.Errorf("JSON export: %d %v %s", code, err, body)
 	}
 }
 

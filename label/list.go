@@ -40,6 +40,10 @@ type Filter struct {
 	MinTotal, MaxTotal string
 	// Status is VALID or NEEDS_REVIEW.
 	Status string
+	// Oldest pages oldest first (receipts of unknown date then come
+	// first) instead of newest first. A token resumes in the order that
+	// made it.
+	Oldest bool
 }
 
 // Page is one page of List: summaries newest first, and the token that
@@ -168,7 +172,8 @@ func decodeListToken(s string) (string, error) {
 }
 
 // List pages through receipt summaries newest first (by the receipt's
-// date, receipts of unknown date last) on the summary-by-date index. The
+// date, receipts of unknown date last; Filter.Oldest reverses it) on the
+// summary-by-date index. The
 // date bounds are a condition on the index's sort key; the other filters
 // are applied to each summary read, reading on until limit (1 to
 // MaxListLimit) summaries match. token is "" for the first page or a
@@ -183,32 +188,38 @@ func List(ctx context.Context, t items.Table, f Filter, limit int, token string)
 	if limit < 1 || limit > MaxListLimit {
 		return Page{}, fmt.Errorf("list receipts: limit %d outside 1–%d: %w", limit, MaxListLimit, tally.ErrInvalidArgument)
 	}
-	high, exclusive := p.highSK, false
+	low, high := p.lowSK, p.highSK
+	skip := "" // the token's summary, returned by the previous page
 	if token != "" {
 		after, err := decodeListToken(token)
 		if err != nil {
 			return Page{}, err
 		}
-		if high == "" || after <= high {
-			high, exclusive = after, true
+		switch {
+		case !f.Oldest && (high == "" || after <= high):
+			high, skip = after, after
+		case f.Oldest && (low == "" || after >= low):
+			low, skip = after, after
 		}
 	}
 	cond := items.SKCond{}
 	switch {
-	case p.lowSK != "" && high != "":
-		if p.lowSK > high {
+	case low != "" && high != "":
+		if low > high {
 			return Page{Summaries: []entities.ReceiptSummary{}}, nil
 		}
-		// No exclusive between: the summary at high itself is skipped below.
-		cond = items.SKCond{Op: items.SKBetween, Value: p.lowSK, Value2: high}
-	case p.lowSK != "":
-		cond = items.SKCond{Op: items.SKGreaterEq, Value: p.lowSK}
-	case high != "" && exclusive:
+		// No exclusive between: the summary at the token is skipped below.
+		cond = items.SKCond{Op: items.SKBetween, Value: low, Value2: high}
+	case low != "" && skip != "":
+		cond = items.SKCond{Op: items.SKGreater, Value: low}
+	case low != "":
+		cond = items.SKCond{Op: items.SKGreaterEq, Value: low}
+	case high != "" && skip != "":
 		cond = items.SKCond{Op: items.SKLess, Value: high}
 	case high != "":
 		cond = items.SKCond{Op: items.SKLessEq, Value: high}
 	}
-	q := items.Query{Index: entities.SummaryByDateIndex, PK: entities.SummaryByDatePK, SK: cond, Reverse: true, Limit: limit + 1}
+	q := items.Query{Index: entities.SummaryByDateIndex, PK: entities.SummaryByDatePK, SK: cond, Reverse: !f.Oldest, Limit: limit + 1}
 	if p.status == entities.SummaryNeedsReview {
 		q.Index, q.PK = entities.SummaryReviewIndex, entities.SummaryReviewPK
 	}
@@ -225,7 +236,7 @@ func List(ctx context.Context, t items.Table, f Filter, limit int, token string)
 		}
 		for _, it := range page.Items {
 			sk, _ := it[summaryByDateSKAttr].(string)
-			if exclusive && sk == high {
+			if skip != "" && sk == skip {
 				continue
 			}
 			if typ, _ := it[items.AttrType].(string); typ != entities.TypeReceiptSummary {

@@ -345,3 +345,25 @@ func TestListEmpty(t *testing.T) {
 		t.Errorf("List on an empty table = %+v, %v; want an empty page", p, err)
 	}
 }
+
+func TestListOldestFirst(t *testing.T) { eachBackend(t, testListOldestFirst) }
+
+// testListOldestFirst: Oldest pages the same summaries in the other order,
+// with and without date bounds and the review index.
+func testListOldestFirst(t *testing.T, tbl items.Table) {
+	all, _ := corpus()
+	putSummaries(t, tbl, all)
+	for _, f := range []label.Filter{{}, {From: "2024-01-01", To: "2024-12-31"}, {Status: entities.SummaryNeedsReview}, {Merchant: "o"}} {
+		nf := f
+		want, _ := listAll(t, tbl, nf, label.MaxListLimit)
+		slices.Reverse(want)
+		of := f
+		of.Oldest = true
+		for _, limit := range []int{1, 4, label.MaxListLimit} {
+			got, _ := listAll(t, tbl, of, limit)
+			if !slices.Equal(ids(got), ids(want)) {
+				t.Errorf("%+v limit %d: got\n%v\nwant\n%v", of, limit, ids(got), ids(want))
+			}
+		}
+	}
+}

@@ -220,7 +220,7 @@ func receiptRef(r *http.Request) (string, int, error) {
 // filterOf reads the list filters of a query.
 func filterOf(q url.Values) label.Filter {
 	return label.Filter{Merchant: strings.TrimSpace(q.Get("merchant")), From: q.Get("from"), To: q.Get("to"),
-		MinTotal: q.Get("min_total"), MaxTotal: q.Get("max_total"), Status: q.Get("status")}
+		MinTotal: q.Get("min_total"), MaxTotal: q.Get("max_total"), Status: q.Get("status"), Oldest: q.Get("sort") == "oldest"}
 }
 
 // image redirects to a presigned GET of the receipt's rendition (size

@@ -264,6 +264,12 @@ func TestCSV(t *testing.T) {
 	if len(rows) != 3 || rows[0][0] != "image_id" || rows[0][8] != "grand_total" {
 		t.Fatalf("rows: %q", rows)
 	}
+	// Oldest first on request.
+	_, obody, _ := b.get(t, "/export.csv?sort=oldest")
+	orows, _ := csv.NewReader(strings.NewReader(obody)).ReadAll()
+	if len(orows) != 3 || orows[1][0] != "img-1" {
+		t.Errorf("oldest first: %q", orows)
+	}
 	// Newest first: img-2 (2024-03-05) then img-1.
 	if rows[1][0] != "img-2" || rows[1][2] != "'=HYPERLINK(1) LLC" || rows[1][3] != "2024-03-05" || rows[2][8] != "7.83" {
 		t.Errorf("rows: %q", rows[1:])

@@ -290,3 +290,20 @@ func decodeSummary(it items.Item) (entities.ReceiptSummary, error) {
 	}
 	return s, nil
 }
+
+// Matches tells whether a summary passes f (dates, merchant, totals,
+// status), for callers that found summaries another way (a text search);
+// a bad filter is tally.ErrInvalidArgument.
+func (f Filter) Matches(s entities.ReceiptSummary) (bool, error) {
+	p, err := parseFilter(f)
+	if err != nil {
+		return false, err
+	}
+	if p.lowSK != "" || p.highSK != "" {
+		sk := entities.SummaryByDateSK(s.Date, s.ImageID, s.ReceiptID)
+		if (p.lowSK != "" && sk < p.lowSK) || (p.highSK != "" && sk > p.highSK) {
+			return false, nil
+		}
+	}
+	return p.match(s), nil
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/tallyhq/tally/entities"
 	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/ocrjob"
+	"github.com/tallyhq/tally/textindex"
 )
 
 // pageSize is how many receipts a list page shows.
@@ -47,6 +48,10 @@ func (a *App) common(r *http.Request, title, nav string) common {
 func (a *App) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := filterOf(q)
+	if text := strings.TrimSpace(q.Get("q")); text != "" {
+		a.listText(w, r, f, text)
+		return
+	}
 	p, err := label.List(r.Context(), a.cfg.Items, f, pageSize, q.Get("token"))
 	if err != nil {
 		a.fail(w, err)
@@ -358,4 +363,64 @@ func (a *App) failed(r *http.Request) []ocrjob.Job {
 		}
 	}
 	return out
+}
+
+// textListCap bounds the rows a text filter reads from the index.
+const textListCap = 200
+
+// listText is the list filtered by words in the receipts' text: the
+// receipts of the best-matching rows (at most textListCap rows), through
+// the other filters, in the list's order, on one page.
+func (a *App) listText(w http.ResponseWriter, r *http.Request, f label.Filter, text string) {
+	data := map[string]any{"Common": a.common(r, "Receipts", "list"), "Filter": f, "Q": text}
+	if a.cfg.Text == nil {
+		data["Error"] = "the text filter needs the full-text index of the embedded item store; use Search for similar rows"
+		a.render(w, http.StatusBadRequest, "list", data)
+		return
+	}
+	hits, err := a.cfg.Text.Search(r.Context(), textindex.Query{Text: text, Limit: textListCap})
+	if err != nil {
+		if status := statusOf(err); status < 500 {
+			data["Error"] = err.Error()
+			a.render(w, status, "list", data)
+			return
+		}
+		a.fail(w, err)
+		return
+	}
+	seen := map[string]bool{}
+	var out []entities.ReceiptSummary
+	for _, h := range hits {
+		k := h.ImageID + "#" + strconv.Itoa(h.ReceiptID)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		u, ok, err := label.Stored(r.Context(), a.cfg.Items, h.ImageID, h.ReceiptID)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		if !ok {
+			continue
+		}
+		match, err := f.Matches(u.Summary)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		if match {
+			out = append(out, u.Summary)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a := entities.SummaryByDateSK(out[i].Date, out[i].ImageID, out[i].ReceiptID)
+		b := entities.SummaryByDateSK(out[j].Date, out[j].ImageID, out[j].ReceiptID)
+		if f.Oldest {
+			return a < b
+		}
+		return a > b
+	})
+	data["Receipts"] = out
+	a.render(w, http.StatusOK, "list", data)
 }

@@ -353,3 +353,24 @@ func TestSearchPage(t *testing.T) {
 		t.Error("the query was not escaped")
 	}
 }
+
+// TestListTextFilter: the list filtered by words in the receipts' text,
+// with the other filters applied, and a bad query a 400 on the page.
+func TestListTextFilter(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.store(t, "img-1", corner...)
+	b.store(t, "img-2", "SHOP TWO LLC", "04/05/2024", "BREAD 4.25", "TOTAL $4.25")
+	b.store(t, "img-3", "SHOP THREE LLC", "04/09/2024", "MILK 1.00", "TOTAL $1.00")
+	_, body, _ := b.get(t, "/?q=bread")
+	if !strings.Contains(body, "/r/img-1/1") || !strings.Contains(body, "/r/img-2/1") || strings.Contains(body, "/r/img-3/1") {
+		t.Errorf("q=bread lists the wrong receipts")
+	}
+	_, body, _ = b.get(t, "/?q=bread&from=2024-04-01")
+	if strings.Contains(body, "/r/img-1/1") || !strings.Contains(body, "/r/img-2/1") {
+		t.Errorf("q=bread from April lists the wrong receipts")
+	}
+	if code, body, _ := b.get(t, "/?q=%22bread"); code != 400 || !strings.Contains(body, `role="alert"`) {
+		t.Errorf("bad text filter: %d", code)
+	}
+}

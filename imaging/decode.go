@@ -10,6 +10,7 @@ import (
 	"image/png"
 
 	"github.com/gen2brain/heic"
+	"github.com/tallyhq/tally/internal/wasmcodecs"
 	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
 )
@@ -85,6 +86,7 @@ func decodeConfig(f Format, data []byte) (cfg image.Config, err error) {
 	case PNG:
 		return png.DecodeConfig(r)
 	case WebP:
+		wasmcodecs.Start()
 		return webp.DecodeConfig(r)
 	case TIFF:
 		return tiff.DecodeConfig(r)
@@ -138,6 +140,7 @@ func decodePixels(f Format, data []byte) (img image.Image, err error) {
 	case PNG:
 		return png.Decode(r)
 	case WebP:
+		wasmcodecs.Start()
 		return webp.Decode(r)
 	case TIFF:
 		return tiff.Decode(r)
@@ -145,6 +148,7 @@ func decodePixels(f Format, data []byte) (img image.Image, err error) {
 		// The decoder orients the image itself (HEIF irot/imir) and
 		// returns pixels that alias the whole WebAssembly memory of the
 		// decode; a copy lets that memory go.
+		wasmcodecs.Start()
 		img, err := heic.Decode(r)
 		if err != nil {
 			return nil, err

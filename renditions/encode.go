@@ -9,6 +9,8 @@ import (
 
 	"github.com/gen2brain/avif"
 	"github.com/gen2brain/webp"
+
+	"github.com/tallyhq/tally/internal/wasmcodecs"
 )
 
 // defaultEncoders are the production encoders. WebP and AVIF run libwebp
@@ -25,14 +27,12 @@ var defaultEncoders = map[Format]encodeFunc{
 // on 2 cores; a worker can call Warm in the background at start-up so its
 // first record does not pay that. A start-up failure is left for Render to
 // report as a skip.
-func Warm() {
-	for _, start := range []func(){webp.Init, avif.InitEncoder} {
-		func() {
-			defer func() { _ = recover() }()
-			start()
-		}()
-	}
-}
+//
+// Starting them one after the other matters: wazero's runtime
+// constructor reads and writes a package variable unguarded
+// (internal/version), so the two encoders must never start concurrently.
+// Warm runs once per process, and every WebP or AVIF encode waits for it.
+func Warm() { wasmcodecs.Start() }
 
 func encodeJPEG(w *bytes.Buffer, img *image.RGBA, quality int) error {
 	if err := jpeg.Encode(w, img, &jpeg.Options{Quality: quality}); err != nil {
@@ -48,6 +48,7 @@ func encodeJPEG(w *bytes.Buffer, img *image.RGBA, quality int) error {
 const webpMethod = 2
 
 func encodeWebP(w *bytes.Buffer, img *image.RGBA, quality int) error {
+	Warm()
 	// libwebp reads the pixels as non-premultiplied; RGBA and NRGBA hold
 	// the same bytes only where the image is opaque.
 	var src image.Image = img
@@ -61,6 +62,7 @@ func encodeWebP(w *bytes.Buffer, img *image.RGBA, quality int) error {
 }
 
 func encodeAVIF(w *bytes.Buffer, img *image.RGBA, quality int) error {
+	Warm()
 	opts := avif.Options{
 		Quality:           quality,
 		QualityAlpha:      quality,

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/imaging"
@@ -28,6 +29,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /receipts", s.handleReceipts)
 	mux.HandleFunc("GET /upload-status", s.handleStatus)
 	mux.HandleFunc("POST /images/{id}/retry", s.handleRetry)
+	mux.HandleFunc("GET /images/by-sha256/{sum}", s.handleBySHA256)
 	mux.HandleFunc("POST /ocr-results", s.handleOCRResults)
 }
 
@@ -186,6 +188,22 @@ func asClientError(err error) error {
 		return fmt.Errorf("request body over %d bytes: %w: %w", mbe.Limit, ErrTooLarge, err)
 	}
 	return fmt.Errorf("%v: %w", err, tally.ErrInvalidArgument)
+}
+
+// handleBySHA256 answers which image holds these bytes, if any, so a
+// client can skip an upload the server already has; it changes nothing.
+func (s *Service) handleBySHA256(w http.ResponseWriter, r *http.Request) {
+	sum := strings.ToLower(r.PathValue("sum"))
+	if !validSHA256(sum) {
+		s.fail(w, r, fmt.Errorf("sha256 %q is not 64 hex digits: %w", sum, tally.ErrInvalidArgument))
+		return
+	}
+	id, err := ocrjob.LookupSHA256(r.Context(), s.cfg.Items, sum)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"image_id": id, "sha256": sum})
 }
 
 func (s *Service) handleRetry(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package upload_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +61,29 @@ func TestRetry(t *testing.T) {
 	}
 	if code := b.do(t, "POST", "/images/..%2f/retry", "", nil, nil); code != 400 && code != 404 {
 		t.Errorf("bad id: %d", code)
+	}
+}
+
+// TestBySHA256: which image holds some bytes, answered without side
+// effects; a malformed hash is a 400 and unknown bytes a 404.
+func TestBySHA256(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ct, body := multipartBody(t, file{"file", "r.png", fixtures.BlankPNG(t, 22, 22)})
+	var resp upload.ReceiptsResponse
+	if code := b.do(t, "POST", "/receipts", ct, body, &resp); code != 200 || len(resp.Receipts) != 1 {
+		t.Fatalf("upload: %d", code)
+	}
+	var got struct {
+		ImageID string `json:"image_id"`
+	}
+	if code := b.do(t, "GET", "/images/by-sha256/"+strings.ToUpper(resp.Receipts[0].SHA256), "", nil, &got); code != 200 || got.ImageID != resp.Receipts[0].ImageID {
+		t.Errorf("known bytes: %d %+v", code, got)
+	}
+	if code := b.do(t, "GET", "/images/by-sha256/"+strings.Repeat("0", 64), "", nil, nil); code != 404 {
+		t.Errorf("unknown bytes: %d", code)
+	}
+	if code := b.do(t, "GET", "/images/by-sha256/xyz", "", nil, nil); code != 400 {
+		t.Errorf("bad hash: %d", code)
 	}
 }

@@ -32,6 +32,7 @@ func commands() []command {
 		{"submit-ocr", "submit an image with an external OCR result JSON", runSubmitOCR},
 		{"export", "print one image's entities as JSON", runExport},
 		{"label", "label an image's receipts again and print their summaries", runLabel},
+		{"import", "upload every image under a folder (-j parallel), skipping what the server has", runImport},
 		{"redrive", "move dead-letter messages back to their queue (-reason, -max, -dry-run)", runRedrive},
 		{"retry", "run a FAILED image again from its stored upload", runRetry},
 		{"export-csv", "write the receipts' summaries (filtered) as CSV, one row per receipt or per line item", runExportCSV},

@@ -64,6 +64,21 @@ type ports struct {
 	awsConfigs map[awsenv.Options]aws.Config
 }
 
+// openFlagged resolves a subcommand's flagged configuration and opens its
+// ports: the start of every one-shot command (export, label, retry …). A
+// configuration that does not resolve is a usage error.
+func openFlagged(ctx context.Context, cfg *config.Config) (*ports, config.Config, error) {
+	resolved, err := cfg.Resolve()
+	if err != nil {
+		return nil, config.Config{}, fmt.Errorf("%v: %w", err, errUsage)
+	}
+	p, err := openPorts(ctx, resolved)
+	if err != nil {
+		return nil, config.Config{}, err
+	}
+	return p, resolved, nil
+}
+
 // Close closes every opened backend.
 func (p *ports) Close() error {
 	var errs []error

@@ -24,11 +24,7 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("want tally export IMAGE_ID: %w", errUsage)
 	}
-	resolved, err := cfg.Resolve()
-	if err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
-	}
-	p, err := openPorts(ctx, resolved)
+	p, _, err := openFlagged(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -30,11 +30,7 @@ func runExportCSV(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(pos) != 0 {
 		return fmt.Errorf("tally export-csv takes flags only: %w", errUsage)
 	}
-	resolved, err := cfg.Resolve()
-	if err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
-	}
-	p, err := openPorts(ctx, resolved)
+	p, _, err := openFlagged(ctx, cfg)
 	if err != nil {
 		return err
 	}

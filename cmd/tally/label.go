@@ -30,15 +30,11 @@ func runLabel(ctx context.Context, args []string, stdout io.Writer) error {
 	if *receipt < 0 {
 		return fmt.Errorf("-receipt %d is not a receipt number: %w", *receipt, errUsage)
 	}
-	resolved, err := cfg.Resolve()
-	if err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
-	}
-	log := newLogger(resolved.LogFormat, os.Stderr)
-	p, err := openPorts(ctx, resolved)
+	p, resolved, err := openFlagged(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	log := newLogger(resolved.LogFormat, os.Stderr)
 	defer p.Close()
 	pl, err := newLabelPipeline(resolved, p.Items, log)
 	if err != nil {

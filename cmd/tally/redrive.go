@@ -30,11 +30,7 @@ func runRedrive(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("-max %d is negative: %w", *max, errUsage)
 	}
 	name := strings.TrimSuffix(pos[0], pipeline.DeadLetterSuffix)
-	resolved, err := cfg.Resolve()
-	if err != nil {
-		return fmt.Errorf("%v: %w", err, errUsage)
-	}
-	p, err := openPorts(ctx, resolved)
+	p, _, err := openFlagged(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -308,7 +308,7 @@ func reconcile(sum money.Amount, priced int, sub money.Amount, hasSub bool, tota
 	diff := sum.Sub(base).Abs()
 	within := func(floor string, percent int64) bool {
 		f, _ := money.Parse(floor)
-		tol := base.Abs().Mul(money.FromInt(percent)).Mul(mustParse("0.01"))
+		tol := base.Abs().Mul(money.FromInt(percent)).Mul(money.MustParse("0.01"))
 		if tol.Cmp(f) < 0 {
 			tol = f
 		}
@@ -323,12 +323,4 @@ func reconcile(sum money.Amount, priced int, sub money.Amount, hasSub bool, tota
 		rc.Status = ReconcileMismatch
 	}
 	return rc
-}
-
-func mustParse(s string) money.Amount {
-	a, err := money.Parse(s)
-	if err != nil {
-		panic(err) // constants only
-	}
-	return a
 }

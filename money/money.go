@@ -215,3 +215,17 @@ func abs(x int64) int64 {
 
 // FromInt is the whole amount n.
 func FromInt(n int64) Amount { return Amount{units: n} }
+
+// MustParse is Parse for constants in code; it panics on a bad one.
+func MustParse(s string) Amount {
+	a, err := Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// Units is the amount as a whole number of 10^-places units (Units(2) of
+// 12.345 is 1235, rounded half away from zero), for arithmetic that needs
+// integers, such as scaling a chart.
+func (a Amount) Units(places int8) int64 { return a.rescale(places).units }

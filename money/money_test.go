@@ -54,3 +54,21 @@ func TestArithmetic(t *testing.T) {
 		t.Error("comparison")
 	}
 }
+
+func TestUnitsAndMustParse(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		places int8
+		want   int64
+	}{{"12.345", 2, 1235}, {"-0.005", 2, -1}, {"7", 2, 700}, {"9.99", 0, 10}} {
+		if got := MustParse(c.in).Units(c.places); got != c.want {
+			t.Errorf("Units(%d) of %s = %d, want %d", c.places, c.in, got, c.want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("MustParse of a bad constant did not panic")
+		}
+	}()
+	MustParse("twelve")
+}

@@ -36,7 +36,7 @@ func barChart(title string, labels []string, amounts []money.Amount) chart {
 	maxCents := int64(1)
 	cents := make([]int64, len(amounts))
 	for i, a := range amounts {
-		cents[i] = centsOf(a)
+		cents[i] = a.Units(2)
 		maxCents = max(maxCents, cents[i])
 	}
 	bw := min((w-gap*float64(len(labels)+1))/float64(len(labels)), 60)
@@ -45,21 +45,6 @@ func barChart(title string, labels []string, amounts []money.Amount) chart {
 		c.Bars = append(c.Bars, bar{Label: l, Value: amounts[i].Fixed(2), X: gap + float64(i)*(bw+gap), Y: h - bh, W: bw, H: bh})
 	}
 	return c
-}
-
-func centsOf(a money.Amount) int64 {
-	var n int64
-	f := a.Fixed(2)
-	neg := len(f) > 0 && f[0] == '-'
-	for _, c := range f {
-		if c >= '0' && c <= '9' {
-			n = n*10 + int64(c-'0')
-		}
-	}
-	if neg {
-		n = -n
-	}
-	return n
 }
 
 // dashboard shows spend per month and per merchant (in the most common

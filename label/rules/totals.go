@@ -32,15 +32,7 @@ var (
 var reIncludes = regexp.MustCompile(`TOTAL INCLUDES?\b`)
 
 // maxRounding bounds a rounding adjustment (Malaysia rounds to 0.05).
-var maxRounding = mustAmount("0.10")
-
-func mustAmount(s string) money.Amount {
-	a, err := money.Parse(s)
-	if err != nil {
-		panic(err) // constants only
-	}
-	return a
-}
+var maxRounding = money.MustParse("0.10")
 
 // amountAt is a keyword row's amount: on the row itself, or alone on the
 // next row when OCR split them.

@@ -46,20 +46,18 @@ func (pl Pipeline) Image(ctx context.Context, t items.Table, set entities.Set, a
 
 // Receipt labels one receipt (see Image).
 func (pl Pipeline) Receipt(ctx context.Context, t items.Table, r Receipt, at time.Time, runID string) (entities.Understanding, error) {
-	if runID != "" {
-		u, ok, err := Stored(ctx, t, r.ImageID, r.ReceiptID)
-		if err != nil {
-			return entities.Understanding{}, err
-		}
-		if ok && u.Summary.RunID == runID {
-			return u, nil
-		}
+	prev, ok, err := Stored(ctx, t, r.ImageID, r.ReceiptID)
+	if err != nil {
+		return entities.Understanding{}, err
+	}
+	if ok && runID != "" && prev.Summary.RunID == runID {
+		return prev, nil
 	}
 	p, err := pl.Propose(ctx, r)
 	if err != nil {
 		return entities.Understanding{}, err
 	}
-	u, err := Apply(ctx, t, r, p, at, runID)
+	u, err := applyOver(ctx, t, r, p, at, runID, prev)
 	if err != nil {
 		return entities.Understanding{}, fmt.Errorf("label receipt %d: %w", r.ReceiptID, err)
 	}

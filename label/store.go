@@ -29,6 +29,11 @@ func Apply(ctx context.Context, t items.Table, r Receipt, p Proposal, at time.Ti
 	if err != nil {
 		return entities.Understanding{}, err
 	}
+	return applyOver(ctx, t, r, p, at, runID, prev)
+}
+
+// applyOver is Apply over what the caller already read as stored.
+func applyOver(ctx context.Context, t items.Table, r Receipt, p Proposal, at time.Time, runID string, prev entities.Understanding) (entities.Understanding, error) {
 	p = keepCorrections(prev, p)
 	u := Summarize(r, p, at)
 	u.Summary.RunID = runID

@@ -342,6 +342,7 @@ func (s *Service) release(ctx context.Context, sum, imageID string, force bool) 
 type Status struct {
 	ImageID         string                  `json:"image_id"`
 	JobID           string                  `json:"job_id"`
+	Filename        string                  `json:"filename,omitempty"`
 	OCRStatus       string                  `json:"ocr_status"`
 	ProcessingStage string                  `json:"processing_stage"`
 	ReceiptCount    int                     `json:"receipt_count"`
@@ -360,7 +361,7 @@ func (s *Service) Status(ctx context.Context, imageID string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{ImageID: j.ImageID, JobID: j.JobID, OCRStatus: j.Status, ProcessingStage: j.Stage, ReceiptCount: j.ReceiptCount,
+	st := Status{ImageID: j.ImageID, JobID: j.JobID, Filename: j.Filename, OCRStatus: j.Status, ProcessingStage: j.Stage, ReceiptCount: j.ReceiptCount,
 		Receipts: []ocrjob.ReceiptSummary{}, ImageType: j.ImageType, FailureReason: j.Reason, DuplicateOf: j.DuplicateOf,
 		ResultKey: j.ResultKey, UpdatedAt: j.UpdatedAt}
 	if j.Status == ocrjob.StatusCompleted && j.DuplicateOf == "" {

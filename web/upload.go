@@ -147,11 +147,7 @@ func (a *App) progress(r *http.Request, id string) (progress, error) {
 	if err != nil {
 		return p, err
 	}
-	j, err := ocrjob.LatestJob(r.Context(), a.cfg.Items, id)
-	if err == nil {
-		p.Filename = j.Filename
-	}
-	p.Receipts = st.ReceiptCount
+	p.Filename, p.Receipts = st.Filename, st.ReceiptCount
 	switch {
 	case st.OCRStatus == ocrjob.StatusFailed:
 		p.Stage, p.Reason, p.Done = "failed", st.FailureReason, true

@@ -10,8 +10,9 @@ import (
 )
 
 var (
-	// reQuantity is a quantity word: 2, 2X, X2, 2@, 1.250KG (weighed).
-	reQuantity = regexp.MustCompile(`^(?:[Xx]?(\d{1,3})[Xx@]?|(\d{1,3}\.\d{1,3})(?:KG|G))$`)
+	// reQuantity is a quantity word: 2, 2X, X2, 2@, 1.250KG (weighed),
+	// 1 PC, 3PCS.
+	reQuantity = regexp.MustCompile(`^(?:[Xx]?(\d{1,3})[Xx@]?|(\d{1,3}\.\d{1,3})(?:KG|G)|(\d{1,3}) ?(?:PCS?|UNITS?|EA))$`)
 	// reUnitPrice is a unit price printed with three decimals (9.000).
 	reUnitPrice = regexp.MustCompile(`^\d+\.\d{3}$`)
 	reTimes     = regexp.MustCompile(`^[Xx@*]$`)
@@ -85,7 +86,7 @@ func (rc *receipt) findItems() {
 			it.WordRefs = append(it.WordRefs, ref(w))
 		}
 		if len(qty) > 0 {
-			q := strings.TrimRight(strings.TrimLeft(strings.ToUpper(qty[0].Text), "X"), "X@KG")
+			q := strings.TrimSpace(strings.TrimRight(strings.TrimLeft(strings.ToUpper(qty[0].Text), "X"), "X@KGPCSUNITEA "))
 			if a, err := money.Parse(q); err == nil {
 				it.Quantity = a.String()
 				rc.labelWord(qty[0], label.Quantity, 0.6, "a count beside the item")

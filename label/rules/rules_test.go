@@ -169,3 +169,18 @@ func BenchmarkRules(b *testing.B) {
 		}
 	}
 }
+
+// TestItemPieces: "1 PC" is the quantity, and the item's name comes from
+// its own row above, as SROIE's hardware receipts print them.
+func TestItemPieces(t *testing.T) {
+	t.Parallel()
+	u := understand(t, printed(t, "KEDAI MAJU SDN BHD", "DATE: 25/12/2018", "9556939040118 KF MODELLING CLAY",
+		"1PC * 9.000 0.00 9.00", "TOTAL: 9.00"))
+	if len(u.LineItems) != 1 {
+		t.Fatalf("items: %+v", u.LineItems)
+	}
+	li := u.LineItems[0]
+	if li.Quantity != "1" || li.UnitPrice != "9.00" || li.Price != "9.00" || !strings.Contains(li.Name, "MODELLING CLAY") {
+		t.Errorf("item: %+v", li)
+	}
+}

@@ -13,6 +13,8 @@ var (
 	// reQuantity is a quantity word: 2, 2X, X2, 2@, 1.250KG (weighed),
 	// 1 PC, 3PCS.
 	reQuantity = regexp.MustCompile(`^(?:[Xx]?(\d{1,3})[Xx@]?|(\d{1,3}\.\d{1,3})(?:KG|G)|(\d{1,3}) ?(?:PCS?|UNITS?|EA))$`)
+	// rePieces is a count with its unit: never an item code.
+	rePieces = regexp.MustCompile(`^\d{1,3} ?(?:PCS?|UNITS?|EA)$`)
 	// reUnitPrice is a unit price printed with three decimals (9.000).
 	reUnitPrice = regexp.MustCompile(`^\d+\.\d{3}$`)
 	reTimes     = regexp.MustCompile(`^[Xx@*]$`)
@@ -51,7 +53,8 @@ func (rc *receipt) findItems() {
 				if a, err := money.Parse(up); err == nil && (!a.IsZero() || len(unit) == 0) {
 					unit = []entities.ReceiptWord{w}
 				}
-			case reQuantity.MatchString(up) && len(qty) == 0 && (j > 0 || x.amount-j <= 2 || (j+1 < x.amount && reTimes.MatchString(x.words[j+1].Text))):
+			case reQuantity.MatchString(up) && len(qty) == 0 && (j > 0 || x.amount-j <= 2 || rePieces.MatchString(up) ||
+				(j+1 < x.amount && reTimes.MatchString(x.words[j+1].Text))):
 				qty = []entities.ReceiptWord{w}
 			case reItemNoise.MatchString(up):
 			default:

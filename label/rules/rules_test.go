@@ -175,7 +175,7 @@ func BenchmarkRules(b *testing.B) {
 func TestItemPieces(t *testing.T) {
 	t.Parallel()
 	u := understand(t, printed(t, "KEDAI MAJU SDN BHD", "DATE: 25/12/2018", "9556939040118 KF MODELLING CLAY",
-		"1PC * 9.000 0.00 9.00", "TOTAL: 9.00"))
+		"1PC 9.000 0.00 9.00", "TOTAL: 9.00"))
 	if len(u.LineItems) != 1 {
 		t.Fatalf("items: %+v", u.LineItems)
 	}

@@ -161,6 +161,42 @@ type Stats struct {
 	// only as the CloudWatch metric ApproximateAgeOfOldestMessage, not as a
 	// queue attribute, so an SQS adapter may report 0.
 	OldestAge time.Duration
+	// Visibility is the queue's default visibility timeout
+	// (VisibilityTimeout), so that an operator can tell a message that is
+	// merely being worked on from one that is stuck.
+	Visibility time.Duration
+}
+
+// Empty reports whether the queue holds no message in any state.
+func (s Stats) Empty() bool { return s.Visible == 0 && s.InFlight == 0 && s.Delayed == 0 }
+
+// InFlight is one received message that is not yet deleted, as an operator
+// sees it.
+type InFlight struct {
+	ID           string
+	ReceiveCount int
+	// ReceivedAt is when the current receive happened; a consumer's
+	// heartbeats move VisibleAt, not ReceivedAt.
+	ReceivedAt time.Time
+	// VisibleAt is when it becomes visible again unless extended.
+	VisibleAt  time.Time
+	SentAt     time.Time
+	Attributes map[string]string
+}
+
+// Inspector is implemented by queues that can list their in-flight messages
+// and release them without the receiver's receipt handle: the embedded
+// queue. SQS cannot, since only the consumer that received a message holds
+// its handle; there a stuck message comes back when its timeout ends.
+type Inspector interface {
+	// InFlight lists up to limit in-flight messages, longest in flight
+	// first.
+	InFlight(ctx context.Context, limit int) ([]InFlight, error)
+	// Release makes every in-flight message received before receivedBefore
+	// visible at once, and returns how many it released. A consumer that
+	// still works on one finds its delete refused (a stale handle), and the
+	// message is delivered again.
+	Release(ctx context.Context, receivedBefore time.Time) (int, error)
 }
 
 // Send sends one message and returns its id.

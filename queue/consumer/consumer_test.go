@@ -266,7 +266,7 @@ func TestSuccessesDeletedFailuresRetriedThenDeadLettered(t *testing.T) {
 	if !slices.Equal(seen["good"], []int{1}) || !slices.Equal(seen["bad"], []int{1, 2}) {
 		t.Errorf("receive counts seen: %v, want good [1] and bad [1 2]", seen)
 	}
-	if st := stats(t, work); st != (queue.Stats{}) {
+	if st := stats(t, work); !st.Empty() {
 		t.Errorf("work queue after the run: %+v, want empty", st)
 	}
 	recs := logs.about(ids[1])
@@ -309,7 +309,7 @@ func TestHeartbeatHidesLongJob(t *testing.T) {
 	if res != (consumer.BatchResult{Messages: 2, Deleted: 2}) {
 		t.Errorf("result %+v, want both deleted", res)
 	}
-	if st := stats(t, work); st != (queue.Stats{}) {
+	if st := stats(t, work); !st.Empty() {
 		t.Errorf("queue after the job: %+v, want empty", st)
 	}
 }
@@ -468,7 +468,7 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
-		if st := stats(t, work); st != (queue.Stats{}) {
+		if st := stats(t, work); !st.Empty() {
 			t.Errorf("queue after shutdown: %+v, want the finished message deleted", st)
 		}
 	})

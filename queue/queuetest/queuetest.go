@@ -92,6 +92,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) queue.Broker, caps Capabilit
 		{"Retention", testRetention},
 		{"Purge", testPurge},
 		{"Stats", testStats},
+		{"Inspector", testInspector},
 		{"ConcurrentReceivers", testConcurrentReceivers},
 		{"CreateQueue", testCreateQueue},
 		{"InvalidQueueNames", testInvalidQueueNames},
@@ -792,13 +793,13 @@ func testPurge(t *testing.T, e *env) {
 }
 
 func testStats(t *testing.T, e *env) {
-	q := e.create(t, "stats", queue.Config{})
+	q := e.create(t, "stats", queue.Config{VisibilityTimeout: 45 * time.Second})
 	st, err := q.Stats(t.Context())
 	if err != nil {
 		t.Fatalf("Stats: %v", err)
 	}
-	if st != (queue.Stats{}) {
-		t.Errorf("empty queue Stats = %+v, want zero", st)
+	if st != (queue.Stats{Visibility: 45 * time.Second}) {
+		t.Errorf("empty queue Stats = %+v, want zero counts and the 45s visibility timeout", st)
 	}
 	sendN(t, q, 3)
 	res := sendBatch(t, q, []queue.SendEntry{{ID: "d", Body: "delayed", Delay: ptr(time.Minute)}})
@@ -939,5 +940,60 @@ func testInvalidConfig(t *testing.T, e *env) {
 	_, err := e.b.CreateQueue(t.Context(), uniqueName(t, "nodlq"), queue.Config{DeadLetter: uniqueName(t, "absent"), MaxReceiveCount: 3})
 	if !errors.Is(err, tally.ErrNotFound) {
 		t.Errorf("CreateQueue with a missing dead-letter queue: %v, want tally.ErrNotFound", err)
+	}
+}
+
+// testInspector runs only for queues that can list and release in-flight
+// messages without their receipt handles (queue.Inspector).
+func testInspector(t *testing.T, e *env) {
+	q := e.create(t, "inspect", queue.Config{})
+	in, ok := q.(queue.Inspector)
+	if !ok {
+		t.Skipf("%T does not implement queue.Inspector", q)
+	}
+	ctx := t.Context()
+	if _, err := in.InFlight(ctx, 0); !errors.Is(err, tally.ErrInvalidArgument) {
+		t.Errorf("InFlight(limit 0) = %v, want ErrInvalidArgument", err)
+	}
+	sendN(t, q, 3)
+	before := time.Now()
+	got := receiveN(t, q, 2, queue.ReceiveOptions{Max: 2, Visibility: time.Hour})
+	list, err := in.InFlight(ctx, 10)
+	if err != nil {
+		t.Fatalf("InFlight: %v", err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("InFlight listed %d messages, want the 2 received", len(list))
+	}
+	for _, m := range list {
+		if m.ID != got[0].ID && m.ID != got[1].ID {
+			t.Errorf("InFlight listed %s, which was not received", m.ID)
+		}
+		if m.ReceiveCount != 1 || m.ReceivedAt.Before(before.Add(-time.Second)) || !m.VisibleAt.After(time.Now().Add(50*time.Minute)) {
+			t.Errorf("InFlight entry %+v: want receive count 1, received just now, visible in about an hour", m)
+		}
+	}
+	// Nothing was received before the test began: nothing to release.
+	if n, err := in.Release(ctx, before.Add(-time.Minute)); err != nil || n != 0 {
+		t.Fatalf("Release(before the receive) = %d, %v; want 0", n, err)
+	}
+	n, err := in.Release(ctx, time.Now().Add(time.Second))
+	if err != nil || n != 2 {
+		t.Fatalf("Release = %d, %v; want 2", n, err)
+	}
+	// The holder's handle no longer deletes; the messages come back.
+	if errs, err := q.DeleteBatch(ctx, []string{got[0].ReceiptHandle}); err == nil && errs[0] == nil && e.caps.RejectsStaleHandles {
+		t.Errorf("delete with a handle from before the release succeeded; want it refused so the message is delivered again")
+	}
+	again := receiveN(t, q, 3, queue.ReceiveOptions{Max: 3, Visibility: time.Hour})
+	counts := map[int]int{}
+	for _, m := range again {
+		counts[m.ReceiveCount]++
+	}
+	if counts[2] != 2 || counts[1] != 1 {
+		t.Errorf("after release, receive counts %v; want two released messages on their 2nd receive and one on its 1st", counts)
+	}
+	if list, err := in.InFlight(ctx, 1); err != nil || len(list) != 1 {
+		t.Errorf("InFlight(limit 1) = %d entries, %v; want 1", len(list), err)
 	}
 }

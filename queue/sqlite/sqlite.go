@@ -74,7 +74,8 @@ var schema = []string{
 		expires_at        INTEGER NOT NULL,
 		receive_count     INTEGER NOT NULL DEFAULT 0,
 		first_received_at INTEGER,
-		token             TEXT
+		token             TEXT,
+		received_at       INTEGER
 	)`,
 	// The receive query: visible messages of one queue, oldest first.
 	`CREATE INDEX IF NOT EXISTS messages_visible ON messages(queue_id, visible_at)`,
@@ -99,6 +100,10 @@ var _ queue.Broker = (*Broker)(nil)
 func Open(ctx context.Context, path string) (*Broker, error) {
 	db, err := sqlitedb.Open(ctx, path, schema...)
 	if err != nil {
+		return nil, fmt.Errorf("open queue file: %w", err)
+	}
+	if err := addReceivedAt(ctx, db); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("open queue file: %w", err)
 	}
 	return &Broker{db: db, path: path, waiters: map[int64]chan struct{}{}, closed: make(chan struct{})}, nil
@@ -226,7 +231,12 @@ var _ queue.Queue = (*Queue)(nil)
 // Name is the queue's name.
 func (q *Queue) Name() string { return q.name }
 
-func (q *Queue) config(ctx context.Context, tx *sql.Tx) (config, error) {
+// queryer is a *sql.Tx or the *sql.DB itself.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (q *Queue) config(ctx context.Context, tx queryer) (config, error) {
 	var c config
 	var vis, ret, delay int64
 	err := tx.QueryRowContext(ctx, `
@@ -402,7 +412,7 @@ func (q *Queue) claim(ctx context.Context, opts queue.ReceiveOptions) ([]queue.M
 		}
 		upd, err := tx.PrepareContext(ctx, `
 			UPDATE messages SET visible_at = ?, receive_count = receive_count + 1,
-				first_received_at = coalesce(first_received_at, ?), token = ?
+				first_received_at = coalesce(first_received_at, ?), token = ?, received_at = ?
 			WHERE seq = ?`)
 		if err != nil {
 			return err
@@ -447,7 +457,7 @@ func (q *Queue) claim(ctx context.Context, opts queue.ReceiveOptions) ([]queue.M
 					// the original send.
 					if _, err := tx.ExecContext(ctx, `
 						UPDATE messages SET queue_id = ?, visible_at = ?, receive_count = 0,
-							first_received_at = NULL, token = NULL, expires_at = sent_at + ?
+							first_received_at = NULL, token = NULL, received_at = NULL, expires_at = sent_at + ?
 						WHERE seq = ?`, c.deadLetterID.Int64, now, dlqRetention, r.seq); err != nil {
 						return fmt.Errorf("redrive message %s: %w", r.m.ID, err)
 					}
@@ -455,7 +465,7 @@ func (q *Queue) claim(ctx context.Context, opts queue.ReceiveOptions) ([]queue.M
 					continue
 				}
 				token := newToken()
-				if _, err := upd.ExecContext(ctx, now+int64(visibility), now, token, r.seq); err != nil {
+				if _, err := upd.ExecContext(ctx, now+int64(visibility), now, token, now, r.seq); err != nil {
 					return err
 				}
 				m := r.m
@@ -633,7 +643,11 @@ func (q *Queue) Stats(ctx context.Context) (queue.Stats, error) {
 	if err != nil {
 		return queue.Stats{}, fmt.Errorf("stats of %s: %w", q.name, err)
 	}
-	st := queue.Stats{Visible: visible, InFlight: inFlight, Delayed: delayed}
+	c, err := q.config(ctx, q.b.db)
+	if err != nil {
+		return queue.Stats{}, fmt.Errorf("stats of %s: %w", q.name, err)
+	}
+	st := queue.Stats{Visible: visible, InFlight: inFlight, Delayed: delayed, Visibility: c.visibility}
 	if oldest.Valid {
 		st.OldestAge = max(time.Duration(now-oldest.Int64), 0)
 	}
@@ -692,4 +706,98 @@ func orDefault(v, def time.Duration) time.Duration {
 		return def
 	}
 	return v
+}
+
+// addReceivedAt adds the received_at column to a queue file written before
+// Tally recorded when the current receive happened.
+func addReceivedAt(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info('messages')`)
+	if err != nil {
+		return fmt.Errorf("read messages columns: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		if name == "received_at" {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	return sqlitedb.Tx(ctx, db, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `ALTER TABLE messages ADD COLUMN received_at INTEGER`)
+		if err != nil && strings.Contains(err.Error(), "duplicate column") {
+			return nil // another process added it first
+		}
+		return err
+	})
+}
+
+var _ queue.Inspector = (*Queue)(nil)
+
+// InFlight lists the queue's in-flight messages, longest in flight first.
+// Messages received before received_at was recorded report their first
+// receive instead.
+func (q *Queue) InFlight(ctx context.Context, limit int) ([]queue.InFlight, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("in-flight messages of %s: limit %d: %w", q.name, limit, tally.ErrInvalidArgument)
+	}
+	now := time.Now().UnixNano()
+	rows, err := q.b.db.QueryContext(ctx, `
+		SELECT id, receive_count, coalesce(received_at, first_received_at, sent_at), visible_at, sent_at, attributes
+		FROM messages WHERE queue_id = ? AND visible_at > ? AND receive_count > 0 AND expires_at > ?
+		ORDER BY 3 LIMIT ?`, q.id, now, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("in-flight messages of %s: %w", q.name, err)
+	}
+	defer rows.Close()
+	var out []queue.InFlight
+	for rows.Next() {
+		var m queue.InFlight
+		var received, visible, sent int64
+		var attrs sql.NullString
+		if err := rows.Scan(&m.ID, &m.ReceiveCount, &received, &visible, &sent, &attrs); err != nil {
+			return nil, fmt.Errorf("in-flight messages of %s: %w", q.name, err)
+		}
+		m.ReceivedAt, m.VisibleAt, m.SentAt = time.Unix(0, received), time.Unix(0, visible), time.Unix(0, sent)
+		if attrs.Valid {
+			if err := json.Unmarshal([]byte(attrs.String), &m.Attributes); err != nil {
+				return nil, fmt.Errorf("in-flight message %s: attributes: %w", m.ID, err)
+			}
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Release makes in-flight messages received before receivedBefore visible
+// now. Their receipt tokens are cleared, so the consumer that held one can
+// no longer delete it and the message is delivered again.
+func (q *Queue) Release(ctx context.Context, receivedBefore time.Time) (int, error) {
+	var n int64
+	err := sqlitedb.Tx(ctx, q.b.db, func(tx *sql.Tx) error {
+		now := time.Now().UnixNano()
+		res, err := tx.ExecContext(ctx, `
+			UPDATE messages SET visible_at = ?, token = NULL
+			WHERE queue_id = ? AND visible_at > ? AND receive_count > 0
+				AND coalesce(received_at, first_received_at, sent_at) < ?`,
+			now, q.id, now, receivedBefore.UnixNano())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("release in-flight messages of %s: %w", q.name, err)
+	}
+	if n > 0 {
+		q.b.notify(q.id)
+	}
+	return int(n), nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/internal/sqlitedb"
 	"github.com/tallyhq/tally/queue"
 	"github.com/tallyhq/tally/queue/queuetest"
 	"github.com/tallyhq/tally/queue/sqlite"
@@ -261,7 +262,7 @@ func TestTwoProcesses(t *testing.T) {
 	}
 	t.Logf("deliveries per process: %v", perProc)
 	st, err := q.Stats(ctx)
-	if err != nil || st != (queue.Stats{}) {
+	if err != nil || !st.Empty() {
 		t.Errorf("Stats after consuming everything = %+v, %v", st, err)
 	}
 }
@@ -508,4 +509,47 @@ func BenchmarkSendReceiveDelete(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(iters*queue.MaxBatch)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestOpensAFileWrittenBeforeReceivedAt opens a queue file from before
+// received_at existed: the column is added, and a message received then is
+// listed in flight by its first receive.
+func TestOpensAFileWrittenBeforeReceivedAt(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "queues.db")
+	ctx := t.Context()
+	b1 := openBroker(t, path)
+	q, err := b1.CreateQueue(ctx, "old", queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := queue.Send(ctx, q, "from before", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Receive(ctx, queue.ReceiveOptions{Visibility: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	b1.Close()
+	db, err := sqlitedb.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `ALTER TABLE messages DROP COLUMN received_at`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	b2 := openBroker(t, path)
+	q2, err := b2.OpenQueue(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := q2.(queue.Inspector).InFlight(ctx, 10)
+	if err != nil || len(list) != 1 || list[0].ID != id || list[0].ReceivedAt.IsZero() {
+		t.Fatalf("InFlight after reopening = %+v, %v; want the message received before, with its first receive time", list, err)
+	}
+	if n, err := q2.(queue.Inspector).Release(ctx, time.Now()); err != nil || n != 1 {
+		t.Fatalf("Release = %d, %v; want 1", n, err)
+	}
 }

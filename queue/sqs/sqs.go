@@ -572,15 +572,17 @@ func (q *Queue) Stats(ctx context.Context) (queue.Stats, error) {
 			types.QueueAttributeNameApproximateNumberOfMessages,
 			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
 			types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+			types.QueueAttributeNameVisibilityTimeout,
 		},
 	})
 	if err != nil {
 		return queue.Stats{}, fmt.Errorf("stats of %s: %w", q.name, wrap("GetQueueAttributes", q.name, err))
 	}
 	return queue.Stats{
-		Visible:  atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)]),
-		InFlight: atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)]),
-		Delayed:  atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesDelayed)]),
+		Visible:    atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)]),
+		InFlight:   atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)]),
+		Delayed:    atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesDelayed)]),
+		Visibility: time.Duration(atoi(out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)])) * time.Second,
 	}, nil
 }
 

@@ -218,3 +218,29 @@ func (l *Lease) Keep(ctx context.Context, log *slog.Logger) (held context.Contex
 		return result
 	}
 }
+
+// Holder is a lease as an operator sees it: who took it last and until when.
+type Holder struct {
+	Name    string
+	Owner   string
+	Epoch   int64
+	Expires time.Time
+}
+
+// Inspect reads the lease called name without taking it; tally.ErrNotFound
+// when it was never taken.
+func Inspect(ctx context.Context, t items.Table, name string) (Holder, error) {
+	it, err := t.Get(ctx, Key(name))
+	if err != nil {
+		return Holder{}, fmt.Errorf("inspect lease %q: %w", name, err)
+	}
+	h := Holder{Name: name}
+	h.Owner, _ = it[attrOwner].(string)
+	h.Epoch, _ = items.Int64Of(it[attrEpoch])
+	ms, ok := items.Int64Of(it[attrExpires])
+	if !ok {
+		return Holder{}, fmt.Errorf("inspect lease %q: stored expiry %v is not a number", name, it[attrExpires])
+	}
+	h.Expires = time.UnixMilli(ms)
+	return h, nil
+}

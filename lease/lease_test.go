@@ -218,3 +218,25 @@ func TestKeepCancelsWhenLost(t *testing.T) {
 		t.Fatalf("cause = %v", context.Cause(held))
 	}
 }
+
+func TestInspect(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tbl := setup(t)
+	clk := newClock()
+	if _, err := lease.Inspect(ctx, tbl, "words#compaction"); !errors.Is(err, tally.ErrNotFound) {
+		t.Fatalf("Inspect(never taken) = %v, want ErrNotFound", err)
+	}
+	l, err := lease.Acquire(ctx, tbl, "words#compaction", "worker-7", time.Minute, lease.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := lease.Inspect(ctx, tbl, "words#compaction")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := lease.Holder{Name: "words#compaction", Owner: "worker-7", Epoch: l.Epoch(), Expires: clk.Now().Add(time.Minute).Truncate(time.Millisecond)}
+	if !h.Expires.Equal(want.Expires) || h.Owner != want.Owner || h.Epoch != want.Epoch || h.Name != want.Name {
+		t.Errorf("Inspect = %+v, want %+v", h, want)
+	}
+}

@@ -65,6 +65,17 @@ type Report struct {
 	// Reasons counts the moved (or, in a dry run, movable) messages by
 	// failure reason.
 	Reasons map[string]int
+	// Newest is, per failure reason, the most recently sent message counted
+	// in Reasons: the example an operator reads first.
+	Newest map[string]queue.Message
+}
+
+// count records one moved (or movable) message under its reason.
+func (r *Report) count(why string, m queue.Message) {
+	r.Reasons[why]++
+	if old, ok := r.Newest[why]; !ok || m.SentAt.After(old.SentAt) {
+		r.Newest[why] = m
+	}
 }
 
 func (r Report) String() string {
@@ -82,7 +93,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Max < 0 {
 		return Report{}, fmt.Errorf("redrive: max %d is negative: %w", cfg.Max, tally.ErrInvalidArgument)
 	}
-	rep := Report{Reasons: map[string]int{}}
+	rep := Report{Reasons: map[string]int{}, Newest: map[string]queue.Message{}}
 	var held []string // receipt handles to make visible again
 	defer func() {
 		release(context.WithoutCancel(ctx), cfg.From, held)
@@ -114,7 +125,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			if cfg.DryRun {
 				held = append(held, m.ReceiptHandle)
 				rep.Moved++
-				rep.Reasons[why]++
+				rep.count(why, m)
 				continue
 			}
 			resumed, err := move(ctx, cfg, m)
@@ -127,7 +138,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			} else {
 				rep.Moved++
 			}
-			rep.Reasons[why]++
+			rep.count(why, m)
 		}
 		if fresh == 0 {
 			return rep, nil

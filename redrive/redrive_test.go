@@ -125,6 +125,9 @@ func TestRedrive(t *testing.T) {
 			if err != nil || rep.Moved != 2 || rep.Skipped != 1 {
 				t.Fatalf("dry run: %+v %v", rep, err)
 			}
+			if ex := rep.Newest["OCR result malformed"]; rep.Reasons["OCR result malformed"] != 1 || ex.Body != "body-OCR result malformed-c" {
+				t.Fatalf("dry run's example for its reason = %+v (counts %v), want the message sent with it", ex, rep.Reasons)
+			}
 			if st, _ := e.src.Stats(ctx); st.Visible != 0 {
 				t.Fatalf("a dry run sent %d", st.Visible)
 			}

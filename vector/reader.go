@@ -56,9 +56,10 @@ type CacheOptions struct {
 
 // Cache holds opened segments for readers and compactors of one process.
 type Cache struct {
-	c    *segCache
-	mode Mode
-	why  string
+	c         *segCache
+	mode      Mode
+	why       string
+	probeTook time.Duration
 }
 
 // OpenCache prepares the local cache and settles the storage mode. A mount
@@ -90,7 +91,9 @@ func OpenCache(ctx context.Context, b blob.Store, opts CacheOptions) (*Cache, er
 		if opts.Mount == "" {
 			return nil, fmt.Errorf("vector cache: mode %s needs a mount directory: %w", opts.Mode, tally.ErrInvalidArgument)
 		}
+		probeStart := time.Now()
 		err := probeMount(ctx, opts.Mount, opts.ProbeTimeout)
+		c.probeTook = time.Since(probeStart)
 		if err != nil {
 			c.why = fmt.Sprintf("mount %s unusable (%v); using the object store", opts.Mount, err)
 			log.Warn("vector storage falls back to the object store", "mode", opts.Mode, "mount", opts.Mount, "err", err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally/internal/fixtures"
+	"github.com/tallyhq/tally/internal/waitfor"
 	"github.com/tallyhq/tally/ocrjob"
 	"github.com/tallyhq/tally/queue"
 	"github.com/tallyhq/tally/upload"
@@ -56,6 +57,10 @@ func TestRetry(t *testing.T) {
 	if err != nil || j.JobID != again.JobID || j.Status != ocrjob.StatusPending || !j.Force {
 		t.Errorf("latest job = %+v, %v", j, err)
 	}
+	// The retry's own job is PENDING: not retried again until it is stuck.
+	if code := b.do(t, "POST", "/images/"+acc.ImageID+"/retry", "", nil, nil); code != 409 {
+		t.Errorf("retry of an image whose retry is pending: %d, want 409", code)
+	}
 	if code := b.do(t, "POST", "/images/nope/retry", "", nil, nil); code != 404 {
 		t.Errorf("unknown image: %d", code)
 	}
@@ -85,5 +90,30 @@ func TestBySHA256(t *testing.T) {
 	}
 	if code := b.do(t, "GET", "/images/by-sha256/xyz", "", nil, nil); code != 400 {
 		t.Errorf("bad hash: %d", code)
+	}
+}
+
+// TestRetryStuck: a PENDING job with no progress for StuckAfter is retried
+// as a failed one is, keeping the stored upload.
+func TestRetryStuck(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *upload.Config) { c.StuckAfter = time.Millisecond })
+	ct, body := multipartBody(t, file{"file", "s.png", fixtures.BlankPNG(t, 21, 21)})
+	var resp upload.ReceiptsResponse
+	if code := b.do(t, "POST", "/receipts", ct, body, &resp); code != 200 || len(resp.Receipts) != 1 {
+		t.Fatalf("upload: %d %+v", code, resp)
+	}
+	acc := resp.Receipts[0]
+	j, err := ocrjob.LatestJob(context.Background(), b.items, acc.ImageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitfor.True(t, "the job to age past StuckAfter", func() bool { return upload.Stuck(j, time.Millisecond, time.Now()) })
+	var again upload.Accepted
+	if code := b.do(t, "POST", "/images/"+acc.ImageID+"/retry", "", nil, &again); code != 202 || again.JobID == acc.JobID || again.S3Key != acc.S3Key {
+		t.Fatalf("retry of a stuck image: %d %+v", code, again)
+	}
+	if upload.Stuck(ocrjob.Job{Status: ocrjob.StatusCompleted}, 0, time.Now()) {
+		t.Error("a COMPLETED job counted as stuck")
 	}
 }

@@ -53,8 +53,16 @@ type Config struct {
 	Limits        imaging.Limits
 	PresignExpiry time.Duration
 	FirstCheck    time.Duration
-	Log           *slog.Logger
+	// StuckAfter is how long a PENDING job may go without progress before
+	// Retry takes it as stuck (a lost message, a worker that died); default
+	// DefaultStuckAfter.
+	StuckAfter time.Duration
+	Log        *slog.Logger
 }
+
+// DefaultStuckAfter is far beyond what one image's OCR takes, so a job this
+// old without a stage change is stuck, not slow.
+const DefaultStuckAfter = 30 * time.Minute
 
 // Service is the upload API.
 type Service struct {
@@ -72,6 +80,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.PresignExpiry <= 0 {
 		cfg.PresignExpiry = DefaultPresignExpiry
+	}
+	if cfg.StuckAfter <= 0 {
+		cfg.StuckAfter = DefaultStuckAfter
 	}
 	if cfg.FirstCheck <= 0 {
 		cfg.FirstCheck = DefaultFirstCheck
@@ -384,11 +395,17 @@ func validSHA256(s string) bool {
 	return err == nil
 }
 
-// ErrNotRetryable marks a retry of an image whose latest job has not
-// failed (it is done, or still running).
+// Stuck reports whether job j is PENDING with no progress for longer than
+// after: what `tally retry` and `tally doctor` both call stuck.
+func Stuck(j ocrjob.Job, after time.Duration, now time.Time) bool {
+	return j.Status == ocrjob.StatusPending && now.Sub(j.UpdatedAt) > after
+}
+
+// ErrNotRetryable marks a retry of an image whose latest job has neither
+// failed nor stuck (it is done, or still running).
 var ErrNotRetryable = errors.New("upload: nothing to retry")
 
-// Retry runs a FAILED image again from its stored raw upload: a new OCR
+// Retry runs a FAILED or stuck image again from its stored raw upload: a new OCR
 // job for the same bytes (duplicate detection skipped, since the earlier
 // job holds the hash), queued now. The original upload is never touched.
 // An image whose latest job did not fail is ErrNotRetryable; an unknown
@@ -398,8 +415,9 @@ func (s *Service) Retry(ctx context.Context, imageID string) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, fmt.Errorf("retry %s: %w", imageID, err)
 	}
-	if j.Status != ocrjob.StatusFailed {
-		return Accepted{}, fmt.Errorf("retry %s: its latest job is %s: %w", imageID, j.Status, ErrNotRetryable)
+	if !Stuck(j, s.cfg.StuckAfter, time.Now()) && j.Status != ocrjob.StatusFailed {
+		return Accepted{}, fmt.Errorf("retry %s: its latest job is %s (%s) and made progress %s ago: %w",
+			imageID, j.Status, j.Stage, time.Since(j.UpdatedAt).Round(time.Second), ErrNotRetryable)
 	}
 	if _, err := s.cfg.Blob.Head(ctx, j.Key); err != nil {
 		return Accepted{}, fmt.Errorf("retry %s: the stored upload %s: %w", imageID, j.Key, err)

@@ -34,7 +34,7 @@ func commands() []command {
 		{"label", "label an image's receipts again and print their summaries", runLabel},
 		{"import", "upload every image under a folder (-j parallel), skipping what the server has", runImport},
 		{"redrive", "move dead-letter messages back to their queue (-reason, -max, -dry-run)", runRedrive},
-		{"retry", "run a FAILED image again from its stored upload", runRetry},
+		{"retry", "run a FAILED or stuck (PENDING 30m without progress) image again from its stored upload", runRetry},
 		{"export-csv", "write the receipts' summaries (filtered) as CSV, one row per receipt or per line item", runExportCSV},
 		{"search", "search receipts' lines or words by text", runSearch},
 		{"version", "print the version", runVersion},

@@ -36,10 +36,7 @@ func rescue(ctx context.Context, t items.Table, q queue.Queue, olderThan time.Du
 		return 0, fmt.Errorf("rescue compaction runs (older than %v): table and queue required, age ≥ 0: %w", olderThan, tally.ErrInvalidArgument)
 	}
 	cutoff := now.Add(-olderThan)
-	query := items.Query{
-		Index: PendingIndex, PK: PendingPK,
-		SK: items.SKCond{Op: items.SKLess, Value: formatTime(cutoff)},
-	}
+	query := pendingBefore(cutoff)
 	sent := 0
 	for {
 		page, err := t.Query(ctx, query)
@@ -122,4 +119,29 @@ func rescueOne(ctx context.Context, t items.Table, q queue.Queue, it items.Item,
 	log.Warn("compaction run rescued: re-sent its message", "run", r.RunID, "image", r.ImageID,
 		"receipt", r.ReceiptID, "created_at", r.CreatedAt, "rescues", r.RescueCount+1)
 	return true, nil
+}
+
+// pendingBefore queries the runs still pending that were created before
+// cutoff, oldest first.
+func pendingBefore(cutoff time.Time) items.Query {
+	return items.Query{Index: PendingIndex, PK: PendingPK, SK: items.SKCond{Op: items.SKLess, Value: formatTime(cutoff)}}
+}
+
+// Overdue lists up to limit runs pending since before now-olderThan, the
+// ones the rescuer should have re-sent; more is true when there are others.
+func Overdue(ctx context.Context, t items.Table, olderThan time.Duration, now time.Time, limit int) (runs []Run, more bool, err error) {
+	q := pendingBefore(now.Add(-olderThan))
+	q.Limit = limit
+	page, err := t.Query(ctx, q)
+	if err != nil {
+		return nil, false, fmt.Errorf("overdue compaction runs: %w", err)
+	}
+	for _, it := range page.Items {
+		r, err := runFromItem(it)
+		if err != nil {
+			return nil, false, fmt.Errorf("overdue compaction runs: %w", err)
+		}
+		runs = append(runs, r)
+	}
+	return runs, page.NextToken != "", nil
 }

@@ -198,10 +198,12 @@ func deadLetterChecks(ctx context.Context, cfg Config, p QueuePair, depth int) [
 	for why := range rep.Reasons {
 		reasons = append(reasons, why)
 	}
-	sort.Slice(reasons, func(i, j int) bool { return rep.Reasons[reasons[i]] > rep.Reasons[reasons[j]] || (rep.Reasons[reasons[i]] == rep.Reasons[reasons[j]] && reasons[i] < reasons[j]) })
+	sort.Slice(reasons, func(i, j int) bool {
+		return rep.Reasons[reasons[i]] > rep.Reasons[reasons[j]] || (rep.Reasons[reasons[i]] == rep.Reasons[reasons[j]] && reasons[i] < reasons[j])
+	})
 	out := []Check{{Name: "dead letters " + name, Status: Problem,
 		Detail: fmt.Sprintf("%d messages in %d failure reasons", depth, len(reasons)), Data: map[string]any{"depth": depth},
-		Fix:    "tally redrive " + p.Source.Name() + "   # after fixing the cause; -dry-run shows what would move"}}
+		Fix: "tally redrive " + p.Source.Name() + "   # after fixing the cause; -dry-run shows what would move"}}
 	for _, why := range reasons {
 		ex := rep.Newest[why]
 		label := why

@@ -34,6 +34,8 @@ func commands() []command {
 		{"label", "label an image's receipts again and print their summaries", runLabel},
 		{"import", "upload every image under a folder (-j parallel), skipping what the server has", runImport},
 		{"redrive", "move dead-letter messages back to their queue (-reason, -max, -dry-run)", runRedrive},
+		{"doctor", "check every port, queue, dead letter, job, lease and vector collection, and the AWS deployment (-functions); print fixes", runDoctor},
+		{"reset-visibility", "make messages stuck in flight in a queue visible again (-older)", runResetVisibility},
 		{"retry", "run a FAILED or stuck (PENDING 30m without progress) image again from its stored upload", runRetry},
 		{"export-csv", "write the receipts' summaries (filtered) as CSV, one row per receipt or per line item", runExportCSV},
 		{"search", "search receipts' lines or words by text", runSearch},
@@ -79,11 +81,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		err := c.run(ctx, args[1:], stdout)
+		var code exitStatus
 		switch {
 		case err == nil:
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.As(err, &code):
+			return int(code)
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "tally %s: %v\n", name, err)
 			return 2
@@ -97,6 +102,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// exitStatus is a command's exit status when it has already said why (a
+// doctor report): run prints nothing more.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 // errUsage marks errors in how a command was called (exit status 2).
 var errUsage = errors.New("usage")
 
@@ -107,7 +118,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'tally <command> -h' for a command's flags. Ports are chosen by URL through")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/doctor"
 	"github.com/tallyhq/tally/imaging"
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/items"
@@ -202,8 +203,8 @@ type queueHealth struct {
 	OldestAgeS float64 `json:"oldest_age_seconds"`
 }
 
-// healthHandler reports ok only when every port answers a real request: a
-// read of a key that does not exist must come back as not-found, not fail.
+// healthHandler reports ok only when every port answers a real request
+// (doctor.Probe, the first of `tally doctor`'s checks).
 func healthHandler(cfg config.Config, p *ports, qs pipeline.Queues, cache *vector.Cache, oc *ocrChoice) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
@@ -221,24 +222,16 @@ func healthHandler(cfg config.Config, p *ports, qs pipeline.Queues, cache *vecto
 		}
 		mode, why := cache.Mode()
 		h.Vectors = vectorHealth{Mode: string(mode), Reason: why, Embedder: p.Embedder.Model()}
-		check := func(name string, err error) {
-			if err == nil || errors.Is(err, tally.ErrNotFound) {
-				h.Checks[name] = "ok"
-				return
+		probes, stats := doctor.Probe(ctx, p.Items, p.Blob, []queue.Queue{qs.OCRJobs, qs.OCRResults, qs.Compaction})
+		for _, c := range probes {
+			h.Checks[c.Name] = "ok"
+			if c.Status != doctor.OK {
+				h.Checks[c.Name] = c.Detail
+				h.Status = "degraded"
 			}
-			h.Checks[name] = err.Error()
-			h.Status = "degraded"
 		}
-		_, err := p.Items.Get(ctx, items.Key{PK: "HEALTH#probe", SK: "HEALTH"})
-		check("items", err)
-		_, err = p.Blob.Head(ctx, "health/probe")
-		check("blob", err)
-		for _, q := range []queue.Queue{qs.OCRJobs, qs.OCRResults, qs.Compaction} {
-			st, err := q.Stats(ctx)
-			check("queue "+q.Name(), err)
-			if err == nil {
-				h.Queues[q.Name()] = queueHealth{Visible: st.Visible, InFlight: st.InFlight, Delayed: st.Delayed, OldestAgeS: st.OldestAge.Seconds()}
-			}
+		for name, st := range stats {
+			h.Queues[name] = queueHealth{Visible: st.Visible, InFlight: st.InFlight, Delayed: st.Delayed, OldestAgeS: st.OldestAge.Seconds()}
 		}
 		status := http.StatusOK
 		if h.Status != "ok" {

@@ -26,6 +26,9 @@ const (
 	// maxRunIDBytes is vector.ValidateRunID's limit, checked first so that
 	// an absurd run id is not quoted whole in the error.
 	maxRunIDBytes = 160
+	// maxCollectionBytes is vector.ValidateCollection's limit, checked
+	// first for the same reason.
+	maxCollectionBytes = 63
 )
 
 // Message asks the compactor to merge one run's vector deltas and mark the
@@ -95,6 +98,10 @@ func (m Message) Validate() error {
 	}
 	seen := make(map[string]bool, len(m.Collections))
 	for _, c := range m.Collections {
+		if len(c) > maxCollectionBytes {
+			// vector.ValidateCollection would quote it whole.
+			return bad("collection %q is %d bytes, over %d", clip(c), len(c), maxCollectionBytes)
+		}
 		if err := vector.ValidateCollection(c); err != nil {
 			return fmt.Errorf("compaction message for run %q: %w", m.RunID, err)
 		}

@@ -98,7 +98,7 @@ func parseFilter(f Filter) (filter, error) {
 		if strings.TrimSpace(a.v) == "" {
 			continue
 		}
-		amt, err := money.Parse(a.v)
+		amt, err := ParseAmount(a.v)
 		if err != nil {
 			return bad("%s %q is not an amount", a.name, a.v)
 		}
@@ -137,7 +137,7 @@ func (p filter) match(s entities.ReceiptSummary) bool {
 		return false
 	}
 	if p.hasMin || p.hasMax {
-		total, err := money.Parse(s.GrandTotal)
+		total, err := ParseAmount(s.GrandTotal)
 		if strings.TrimSpace(s.GrandTotal) == "" || err != nil {
 			return false
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/entities"
 	"github.com/tallyhq/tally/items"
-	"github.com/tallyhq/tally/money"
 )
 
 // ErrInvalidCorrection marks a correction that names an unknown field or
@@ -385,7 +384,7 @@ func correctedField(r Receipt, label string, fc FieldCorrection) (entities.Summa
 		if f.Value == "" {
 			break
 		}
-		a, err := money.Parse(f.Value)
+		a, err := ParseAmount(f.Value)
 		if err != nil {
 			return entities.SummaryField{}, bad("%q is not an amount", fc.Value)
 		}

@@ -3,6 +3,7 @@ package label
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tallyhq/tally/entities"
@@ -13,6 +14,26 @@ import (
 // unknown labels, amounts that do not parse or dates that cannot exist —
 // what an LLM's answer is checked for before anything is written.
 var ErrInvalidProposal = errors.New("label: invalid proposal")
+
+// MaxAmountDigits bounds the digits before the decimal point of an amount
+// Tally keeps: money.Amount holds int64 units, and rounding a larger one
+// to cents (or adding a few) would overflow into a wrong amount.
+const MaxAmountDigits = 13
+
+// ParseAmount is money.Parse refusing amounts of more than
+// MaxAmountDigits whole digits (money.ErrAmount), so that Fixed(2), Cmp
+// and sums of what it returns stay exact.
+func ParseAmount(s string) (money.Amount, error) {
+	a, err := money.Parse(s)
+	if err != nil {
+		return money.Amount{}, err
+	}
+	whole, _, _ := strings.Cut(strings.TrimPrefix(a.String(), "-"), ".")
+	if len(whole) > MaxAmountDigits {
+		return money.Amount{}, fmt.Errorf("%w: %q is too large", money.ErrAmount, s)
+	}
+	return a, nil
+}
 
 // Validate checks a proposal against its receipt: every word ref exists,
 // every label is known (aliases are rewritten to their label in place),
@@ -52,7 +73,7 @@ func Validate(r Receipt, p *Proposal) error {
 		}
 		refs("field "+name, f.Words)
 		if AmountFields[name] && f.Value != "" {
-			a, err := money.Parse(f.Value)
+			a, err := ParseAmount(f.Value)
 			if err != nil {
 				fail("field %s: %v", name, err)
 			} else {
@@ -76,13 +97,13 @@ func Validate(r Receipt, p *Proposal) error {
 			if v == "" {
 				continue
 			}
-			if _, err := money.Parse(v); err != nil {
+			if _, err := ParseAmount(v); err != nil {
 				fail("line item %d %s: %v", i, what, err)
 			}
 		}
 	}
 	if p.Rounding != "" {
-		if _, err := money.Parse(p.Rounding); err != nil {
+		if _, err := ParseAmount(p.Rounding); err != nil {
 			fail("rounding: %v", err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 )
@@ -303,7 +304,15 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	if p.Lines == nil {
 		p.Lines = []Line{}
 	}
-	return marshalWithExtra(p, r.Extra)
+	extra := r.Extra
+	if r.Receipts != nil && len(r.Receipts) == 0 {
+		// omitempty drops an empty list, but "receipts": [] (single pass,
+		// none found) must not read back as the legacy form.
+		extra = make(map[string]json.RawMessage, len(r.Extra)+1)
+		maps.Copy(extra, r.Extra)
+		extra["receipts"] = json.RawMessage("[]")
+	}
+	return marshalWithExtra(p, extra)
 }
 
 // UnmarshalJSON reads the known fields and keeps the rest in Extra.

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -177,7 +178,8 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 }
 
 // Response converts a status, headers and body into an HTTP API response.
-// Text bodies travel as they are; anything else is base64.
+// Text bodies travel as they are; anything else is base64, and so is a
+// "text" body that is not UTF-8, which the runtime's JSON would mangle.
 func Response(status int, header http.Header, body []byte) events.APIGatewayV2HTTPResponse {
 	resp := events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: map[string]string{}}
 	for k, vs := range header {
@@ -187,7 +189,7 @@ func Response(status int, header http.Header, body []byte) events.APIGatewayV2HT
 		}
 		resp.Headers[k] = strings.Join(vs, ",")
 	}
-	if isText(header.Get("Content-Type")) {
+	if isText(header.Get("Content-Type")) && utf8.Valid(body) {
 		resp.Body = string(body)
 	} else {
 		resp.Body = base64.StdEncoding.EncodeToString(body)

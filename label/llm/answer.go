@@ -13,7 +13,6 @@ import (
 	"github.com/tallyhq/tally/entities"
 	"github.com/tallyhq/tally/internal/openaihttp"
 	"github.com/tallyhq/tally/label"
-	"github.com/tallyhq/tally/money"
 )
 
 // completionResponse is the part of a chat completion Refine reads.
@@ -303,7 +302,7 @@ func merge(r label.Receipt, p label.Proposal, a answer) (label.Proposal, error) 
 		if value == "" && name != label.Date {
 			value = text
 		}
-		if amt, err := money.Parse(value); err == nil && label.AmountFields[name] {
+		if amt, err := label.ParseAmount(value); err == nil && label.AmountFields[name] {
 			value = amt.Fixed(2) // what does not parse stays, for label.Validate to reject
 		}
 		out.Fields[name] = entities.SummaryField{Text: text, Value: value, Words: words,
@@ -396,7 +395,7 @@ func normalizeAmount(s string, cents bool) string {
 	if s == "" {
 		return ""
 	}
-	a, err := money.Parse(s)
+	a, err := label.ParseAmount(s)
 	if err != nil {
 		return s
 	}

@@ -1,252 +1,133 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"mime/multipart"
-	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
+	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
-	"github.com/tallyhq/tally/internal/ctxtime"
-	"github.com/tallyhq/tally/upload"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/tallyhq/tally/importer"
 )
-
-// importExts are the image kinds `tally import` takes.
-var importExts = map[string]string{".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
-	".heic": "image/heic", ".heif": "image/heic", ".tif": "image/tiff", ".tiff": "image/tiff"}
-
-// importOutcome is one file's end.
-type importOutcome struct {
-	path, imageID, status, reason string // status: imported, duplicate, skipped, failed
-}
 
 func runImport(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	server := serverFlag(fs)
 	jobs := fs.Int("j", 4, "files uploaded at once")
+	wait := fs.Bool("wait", false, "follow each image through processing (OCR, then labelling) and report where it ended")
+	timeout := fs.Duration("timeout", time.Hour, "with -wait, how long the whole run may take")
 	pos, err := parseWithArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return fmt.Errorf("want tally import DIR|FILE...: %w", errUsage)
+		return fmt.Errorf("want tally import DIR|FILE... [-j N] [-wait]: %w", errUsage)
 	}
 	if *jobs < 1 || *jobs > 64 {
 		return fmt.Errorf("-j %d outside 1–64: %w", *jobs, errUsage)
 	}
-	var files []string
-	var outcomes []importOutcome
-	for _, p := range pos {
-		found, skipped, err := collect(p)
-		if err != nil {
-			return err
-		}
-		files = append(files, found...)
-		outcomes = append(outcomes, skipped...)
+	files, skipped, err := importer.Collect(pos...)
+	if err != nil {
+		return err
 	}
-	base := strings.TrimRight(*server, "/")
-	results := make([]importOutcome, len(files))
-	var mu sync.Mutex
-	done := 0
-	start := time.Now()
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range *jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i] = importOne(ctx, base, files[i])
-				mu.Lock()
-				done++
-				if done%10 == 0 || done == len(files) {
-					left := time.Duration(float64(time.Since(start)) / float64(done) * float64(len(files)-done))
-					fmt.Fprintf(stdout, "progress: %d/%d files, ETA %s\n", done, len(files), left.Round(time.Second))
-				}
-				mu.Unlock()
-			}
-		}()
+	if *wait {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
 	}
-	for i := range files {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	outcomes = append(outcomes, results...)
-	counts := map[string]int{}
-	for _, o := range outcomes {
-		counts[o.status]++
-	}
-	sort.SliceStable(outcomes, func(i, j int) bool { return outcomes[i].status < outcomes[j].status })
-	for _, o := range outcomes {
-		if o.status != "imported" && o.status != "duplicate" {
-			fmt.Fprintf(stdout, "%s\t%q\t%s\n", o.status, o.path, o.reason)
-		}
-	}
-	fmt.Fprintf(stdout, "imported %d, duplicates %d, skipped %d, failed %d\n", counts["imported"], counts["duplicate"], counts["skipped"], counts["failed"])
-	if counts["failed"] > 0 {
-		return fmt.Errorf("%d files failed", counts["failed"])
+	show := newImportProgress(stdout, len(files))
+	outcomes, runErr := importer.New(*server).Import(ctx, files, importer.Options{Jobs: *jobs, Wait: *wait, Progress: show})
+	failed := printImportTable(stdout, append(skipped, outcomes...), *wait)
+	switch {
+	case runErr != nil && errors.Is(runErr, context.Canceled):
+		return fmt.Errorf("%w; run the same command again to continue (what was imported is found by sha256 and not sent again)", runErr)
+	case runErr != nil:
+		return runErr
+	case failed > 0:
+		return fmt.Errorf("%d of %d files failed (see the table)", failed, len(files)+len(skipped))
 	}
 	return nil
 }
 
-// collect lists the importable files under p (a directory, walked
-// recursively, or one file) and the ones it skips with why. Symbolic links
-// are followed only when they stay inside the directory.
-func collect(p string) (files []string, skipped []importOutcome, err error) {
-	info, err := os.Stat(p)
-	if err != nil {
-		return nil, nil, fmt.Errorf("import %s: %w", p, err)
+// importProgress shows an import's progress: a bar on a terminal, a line
+// every 10 files (or 5 s) otherwise, both with an ETA.
+type importProgress func(importer.Progress)
+
+func newImportProgress(stdout io.Writer, total int) importProgress {
+	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) && total > 0 {
+		bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription("importing"),
+			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionShowIts(), progressbar.OptionSetItsString("files"), progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(f) }))
+		return func(p importer.Progress) { bar.Set(p.Done) }
 	}
-	if !info.IsDir() {
-		if why := skipReason(p, info); why != "" {
-			return nil, []importOutcome{{path: p, status: "skipped", reason: why}}, nil
+	var last time.Time
+	return func(p importer.Progress) {
+		if p.Done%10 != 0 && p.Done != p.Total && time.Since(last) < 5*time.Second {
+			return
 		}
-		return []string{p}, nil, nil
+		last = time.Now()
+		rate := float64(p.Done) / max(p.Elapsed.Seconds(), 1e-9)
+		fmt.Fprintf(stdout, "progress: %d/%d files, %.1f files/s, ETA %s\n", p.Done, p.Total, rate, p.ETA().Round(time.Second))
 	}
-	root, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			skipped = append(skipped, importOutcome{path: path, status: "skipped", reason: err.Error()})
-			return nil
+}
+
+// printImportTable prints every file that did not simply go in, with why,
+// then the counts; it returns how many failed (in import or, with wait,
+// in processing).
+func printImportTable(w io.Writer, outcomes []importer.Outcome, wait bool) int {
+	counts := map[importer.Status]int{}
+	stages := map[string]int{}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	sort.SliceStable(outcomes, func(i, j int) bool { return outcomes[i].Status < outcomes[j].Status })
+	header := false
+	row := func(status, path, why string) {
+		if !header {
+			fmt.Fprintln(tw, "STATUS\tFILE\tREASON")
+			header = true
 		}
-		if d.IsDir() {
-			if path != p && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
+		fmt.Fprintf(tw, "%s\t%q\t%s\n", status, path, why)
+	}
+	for _, o := range outcomes {
+		counts[o.Status]++
+		if o.Status != importer.Imported && o.Status != importer.Duplicate {
+			row(string(o.Status), o.Path, o.Reason)
+		}
+		if o.Final != nil {
+			stages[o.Final.Stage]++
+			if o.Final.Stage == importer.StageFailed || o.Final.Stage == importer.StageUnknown {
+				row("processing "+o.Final.Stage, o.Path, o.Final.Reason)
 			}
-			return nil
 		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			real, err := filepath.EvalSymlinks(path)
-			if err != nil || !strings.HasPrefix(real, root+string(filepath.Separator)) {
-				skipped = append(skipped, importOutcome{path: path, status: "skipped", reason: "a symbolic link out of the folder"})
-				return nil
-			}
-		}
-		info, err := os.Stat(path)
-		if err != nil {
-			skipped = append(skipped, importOutcome{path: path, status: "skipped", reason: err.Error()})
-			return nil
-		}
-		if why := skipReason(path, info); why != "" {
-			skipped = append(skipped, importOutcome{path: path, status: "skipped", reason: why})
-			return nil
-		}
-		files = append(files, path)
-		return nil
-	})
-	return files, skipped, err
+	}
+	tw.Flush()
+	if wait {
+		fmt.Fprintf(w, "processing: labelled %d, processed without receipts %d, duplicates %d, failed %d, unfinished %d\n",
+			stages[importer.StageLabelled], stages[importer.StageProcessed], stages[importer.StageDuplicate],
+			stages[importer.StageFailed], stages[importer.StageUnknown])
+	}
+	line := fmt.Sprintf("imported %d, duplicates %d, skipped %d, failed %d", counts[importer.Imported], counts[importer.Duplicate],
+		counts[importer.Skipped], counts[importer.Failed])
+	if n := counts[importer.NotTried]; n > 0 {
+		line += fmt.Sprintf(", not tried %d", n)
+	}
+	fmt.Fprintln(w, line)
+	return counts[importer.Failed] + stages[importer.StageFailed] + stages[importer.StageUnknown]
 }
 
-func skipReason(path string, info fs.FileInfo) string {
-	switch {
-	case !info.Mode().IsRegular():
-		return "not a regular file"
-	case importExts[strings.ToLower(filepath.Ext(path))] == "":
-		return "not an image kind Tally takes (JPEG, PNG, WebP, HEIC, TIFF)"
-	case info.Size() == 0:
-		return "empty (0 bytes)"
-	case !utf8.ValidString(filepath.Base(path)):
-		return "its name is not valid UTF-8"
+// localURL is the URL of a listening address for a client on the same
+// machine (an unspecified host, as in ":8080", is this machine).
+func localURL(addr string) string {
+	if strings.HasPrefix(addr, ":") || strings.HasPrefix(addr, "0.0.0.0:") || strings.HasPrefix(addr, "[::]:") {
+		addr = "127.0.0.1" + addr[strings.LastIndex(addr, ":"):]
 	}
-	return ""
+	return "http://" + addr
 }
-
-// importOne uploads one file unless the server already has its bytes,
-// retrying a server that cannot be reached with backoff.
-func importOne(ctx context.Context, base, path string) importOutcome {
-	o := importOutcome{path: path}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		o.status, o.reason = "skipped", "unreadable: "+err.Error()
-		return o
-	}
-	sum := sha256.Sum256(data)
-	name := filepath.Base(path)
-	var have struct {
-		ImageID string `json:"image_id"`
-	}
-	err = retrying(ctx, func() error {
-		return call(ctx, http.MethodGet, base+"/images/by-sha256/"+hex.EncodeToString(sum[:]), "", nil, &have)
-	})
-	if err == nil && have.ImageID != "" {
-		o.status, o.imageID = "duplicate", have.ImageID
-		return o
-	}
-	if err != nil && unreachable(err) {
-		o.status, o.reason = "failed", err.Error()
-		return o
-	}
-	var resp upload.ReceiptsResponse
-	err = retrying(ctx, func() error {
-		var body bytes.Buffer
-		mw := multipart.NewWriter(&body)
-		part, err := mw.CreateFormFile("file", sanitizeName(name))
-		if err != nil {
-			return err
-		}
-		part.Write(data)
-		mw.Close()
-		resp = upload.ReceiptsResponse{}
-		return call(ctx, http.MethodPost, base+"/receipts", mw.FormDataContentType(), &body, &resp)
-	})
-	switch {
-	case len(resp.Receipts) == 1:
-		o.imageID, o.status = resp.Receipts[0].ImageID, "imported"
-		if resp.Receipts[0].Duplicate {
-			o.status = "duplicate"
-		}
-	case len(resp.Errors) == 1:
-		o.status, o.reason = "failed", resp.Errors[0].Error
-	case err != nil:
-		o.status, o.reason = "failed", err.Error()
-	default:
-		o.status, o.reason = "failed", "the server answered nothing for it"
-	}
-	return o
-}
-
-// sanitizeName keeps a file name printable for the JSON request.
-func sanitizeName(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '_'
-		}
-		return r
-	}, s)
-}
-
-// retrying calls f until it succeeds, fails for a reason other than an
-// unreachable server, or 5 attempts with backoff (0.1 s doubling) fail.
-func retrying(ctx context.Context, f func() error) error {
-	wait := 100 * time.Millisecond
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		if err = f(); err == nil || !unreachable(err) {
-			return err
-		}
-		if serr := ctxtime.Sleep(ctx, wait); serr != nil {
-			return errors.Join(err, serr)
-		}
-		wait *= 2
-	}
-	return fmt.Errorf("after 5 attempts: %w", err)
-}
-
-func unreachable(err error) bool { return strings.Contains(err.Error(), "reach tally server") }

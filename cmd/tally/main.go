@@ -33,6 +33,7 @@ func commands() []command {
 		{"export", "print one image's entities as JSON", runExport},
 		{"label", "label an image's receipts again and print their summaries", runLabel},
 		{"import", "upload every image under a folder (-j parallel), skipping what the server has", runImport},
+		{"watch", "import images dropped into a folder, then move them to .imported/ or .failed/ (-scan)", runWatch},
 		{"redrive", "move dead-letter messages back to their queue (-reason, -max, -dry-run)", runRedrive},
 		{"doctor", "check every port, queue, dead letter, job, lease and vector collection, and the AWS deployment (-functions); print fixes", runDoctor},
 		{"reset-visibility", "make messages stuck in flight in a queue visible again (-older)", runResetVisibility},

@@ -30,6 +30,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	cfg := portFlags(fs)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env "+config.EnvAddr+", default "+config.DefaultAddr+")")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "URL clients use to reach this server, for presigned URLs (env "+config.EnvBaseURL+", default http://ADDR)")
+	watchReady := watchFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -38,7 +39,11 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 		return fmt.Errorf("%v: %w", err, errUsage)
 	}
 	log := newLogger(resolved.LogFormat, os.Stderr)
-	return serve(ctx, resolved, log, nil)
+	ready, err := watchReady(ctx, log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, resolved, log, ready)
 }
 
 // apiHandler is Tally's HTTP API: health, search, the upload routes, image

@@ -10,12 +10,11 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/tallyhq/tally/importer"
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/ocrjob"
 	"github.com/tallyhq/tally/upload"
@@ -57,12 +56,13 @@ func runUpload(ctx context.Context, args []string, stdout io.Writer) error {
 		part.Write(data)
 	}
 	mw.Close()
-	target := strings.TrimRight(*server, "/") + "/receipts"
+	client := importer.New(*server)
+	target := "/receipts"
 	if *force {
 		target += "?force=true"
 	}
 	var resp upload.ReceiptsResponse
-	if err := call(ctx, http.MethodPost, target, mw.FormDataContentType(), &body, &resp); err != nil && len(resp.Receipts)+len(resp.Errors) == 0 {
+	if err := client.Call(ctx, http.MethodPost, target, mw.FormDataContentType(), &body, &resp); err != nil && len(resp.Receipts)+len(resp.Errors) == 0 {
 		return err
 	}
 	for _, e := range resp.Errors {
@@ -85,7 +85,7 @@ func runUpload(ctx context.Context, args []string, stdout io.Writer) error {
 	defer cancel()
 	failed := len(resp.Errors)
 	for _, a := range resp.Receipts {
-		st, err := waitStatus(ctx, *server, a.ImageID)
+		st, err := client.WaitOCR(ctx, a.ImageID)
 		if err != nil {
 			return err
 		}
@@ -97,61 +97,6 @@ func runUpload(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d files failed", failed, len(files))
-	}
-	return nil
-}
-
-// waitStatus polls upload-status until the image's OCR job has finished.
-func waitStatus(ctx context.Context, server, imageID string) (upload.Status, error) {
-	target := strings.TrimRight(server, "/") + "/upload-status?image_id=" + url.QueryEscape(imageID)
-	delay := 200 * time.Millisecond
-	for {
-		var st upload.Status
-		if err := call(ctx, http.MethodGet, target, "", nil, &st); err != nil {
-			return st, err
-		}
-		if st.OCRStatus != ocrjob.StatusPending {
-			return st, nil
-		}
-		select {
-		case <-ctx.Done():
-			return st, fmt.Errorf("image %s still %s at %s: %w", imageID, st.OCRStatus, st.ProcessingStage, ctx.Err())
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 2*time.Second)
-	}
-}
-
-// call sends one request to the server and decodes its JSON answer into
-// out; a non-2xx answer is an error carrying the server's message (out is
-// still filled when the body is JSON).
-func call(ctx context.Context, method, target, contentType string, body io.Reader, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
-	if err != nil {
-		return err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("reach tally server: %w (is `tally serve` running? see -server)", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("read answer of %s: %w", target, err)
-	}
-	jerr := json.Unmarshal(data, out)
-	if resp.StatusCode/100 != 2 {
-		var e upload.ErrorBody
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return fmt.Errorf("server: %s (HTTP %d)", e.Error, resp.StatusCode)
-		}
-		return fmt.Errorf("server: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(data))
-	}
-	if jerr != nil {
-		return fmt.Errorf("answer of %s: %w", target, jerr)
 	}
 	return nil
 }
@@ -212,12 +157,12 @@ func runSubmitOCR(ctx context.Context, args []string, stdout io.Writer) error {
 	rp, _ := mw.CreateFormFile("result", filepath.Base(pos[1]))
 	rp.Write(result)
 	mw.Close()
-	target := strings.TrimRight(*server, "/") + "/ocr-results"
+	target := "/ocr-results"
 	if *force {
 		target += "?force=true"
 	}
 	var acc upload.Accepted
-	if err := call(ctx, http.MethodPost, target, mw.FormDataContentType(), &body, &acc); err != nil {
+	if err := importer.New(*server).Call(ctx, http.MethodPost, target, mw.FormDataContentType(), &body, &acc); err != nil {
 		return err
 	}
 	note := ""

@@ -108,6 +108,21 @@ test: deps-test lint ## install what is missing, then lint and run every test (w
 bench: deps deps-ocr ## run the benchmarks and write BENCHMARKS.md (PKGS="./ocrstage …" re-runs only those)
 	PKGS="$(PKGS)" ./scripts/bench.sh BENCHMARKS.md
 
+# FUZZ lists package:target pairs; each runs FUZZTIME (60s) in turn. What a
+# fuzzer finds lands in that package's testdata/fuzz, which `make test` replays.
+FUZZ := ./ocr:FuzzDecodeResult ./ocrjob:FuzzDecodeJobMessage ./ocrjob:FuzzDecodeResultMessage \
+	./compaction:FuzzDecode ./label:FuzzList ./label/llm:FuzzRefined ./label/llm:FuzzDecodeCompletion \
+	./cmd/tally:FuzzListReceiptsQuery ./cmd/tally:FuzzCorrectReceipt ./pipeline:FuzzParseFilter \
+	./internal/lambdahost:FuzzSQSEvent ./internal/lambdahost:FuzzHTTPEvent ./upload:FuzzReceiptsUpload \
+	./web:FuzzCorrectionForm ./web:FuzzUploadForm ./web:FuzzListFilters
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+fuzz: deps ## run every fuzz target for FUZZTIME each (not part of make test; FUZZ="./pkg:FuzzX" runs one)
+	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "== $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME); done
+
 .PHONY: clean
 clean: ## remove build output (not ./tally-data)
 	rm -rf bin dist

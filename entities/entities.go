@@ -60,10 +60,12 @@ type Image struct {
 	RawS3Key       string `json:"raw_s3_key"`
 	SHA256         string `json:"sha256,omitempty"`
 	ImageType      string `json:"image_type,omitempty"`
-	CDNBucket      string `json:"cdn_s3_bucket,omitempty"`
-	CDNKey         string `json:"cdn_s3_key,omitempty"`
-	CDNWebPKey     string `json:"cdn_webp_s3_key,omitempty"`
-	CDNAVIFKey     string `json:"cdn_avif_s3_key,omitempty"`
+	// Owner is the user who uploaded it ("" when accounts are off).
+	Owner      string `json:"owner,omitempty"`
+	CDNBucket  string `json:"cdn_s3_bucket,omitempty"`
+	CDNKey     string `json:"cdn_s3_key,omitempty"`
+	CDNWebPKey string `json:"cdn_webp_s3_key,omitempty"`
+	CDNAVIFKey string `json:"cdn_avif_s3_key,omitempty"`
 	// CDNSizes holds the smaller renditions by size name ("thumbnail",
 	// "small", "medium"); stored and exported flat (see Rendition).
 	CDNSizes map[string]Rendition `json:"-"`

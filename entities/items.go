@@ -66,6 +66,9 @@ func (s Set) Items() []items.Item {
 		// Always present, as ocrjob.ImageWrite writes them: this item
 		// replaces that one.
 		it["sha256"], it["image_type"] = im.SHA256, im.ImageType
+		if im.Owner != "" {
+			it["owner"] = im.Owner
+		}
 		setCDN(it, im.CDNBucket, im.CDNKey, im.CDNWebPKey, im.CDNAVIFKey, im.CDNSizes)
 		out = append(out, it)
 	}
@@ -239,7 +242,7 @@ func (s *Set) add(imageID string, it items.Item) error {
 		}
 		im := Image{ImageID: imageID, Width: r.int("width"), Height: r.int("height"),
 			TimestampAdded: r.str("timestamp_added"), RawS3Bucket: r.str("raw_s3_bucket"), RawS3Key: r.str("raw_s3_key"),
-			SHA256: r.str("sha256"), ImageType: r.str("image_type")}
+			SHA256: r.str("sha256"), ImageType: r.str("image_type"), Owner: r.str("owner")}
 		im.CDNBucket, im.CDNKey, im.CDNWebPKey, im.CDNAVIFKey, im.CDNSizes = r.cdn()
 		s.Images = append(s.Images, im)
 	case TypeLine:

@@ -134,8 +134,10 @@ type Reconciliation struct {
 // totals, and whether a person should look at it. Amounts are decimal
 // strings ("1234.50"), never floats.
 type ReceiptSummary struct {
-	ImageID           string `json:"image_id"`
-	ReceiptID         int    `json:"receipt_id"`
+	ImageID   string `json:"image_id"`
+	ReceiptID int    `json:"receipt_id"`
+	// Owner is the user whose receipt it is ("" when accounts are off).
+	Owner             string `json:"owner,omitempty"`
 	TimestampComputed string `json:"timestamp_computed"`
 	MerchantName      string `json:"merchant_name"`
 	Date              string `json:"date"`
@@ -196,6 +198,17 @@ func SummaryByDateSK(date, imageID string, receiptID int) string {
 	return fmt.Sprintf("%s#IMAGE#%s#RECEIPT#%05d", date, imageID, receiptID)
 }
 
+// OwnedPK is an index partition of one owner's records: pk itself for
+// records without an owner (accounts off, and everything stored before
+// them), pk#OWNER#name otherwise, so that each user's list is its own
+// partition and never filtered out of everyone's.
+func OwnedPK(pk, owner string) string {
+	if owner == "" {
+		return pk
+	}
+	return pk + "#OWNER#" + owner
+}
+
 // SummaryKey is a receipt summary's item key.
 func SummaryKey(imageID string, receiptID int) items.Key {
 	return items.Key{PK: pk(imageID), SK: fmt.Sprintf("%s#SUMMARY", receiptSK(receiptID))}
@@ -211,9 +224,9 @@ func (s ReceiptSummary) Item() (items.Item, error) {
 	it[items.AttrPK], it[items.AttrSK], it[items.AttrType] = k.PK, k.SK, TypeReceiptSummary
 	it["GSI2PK"] = "RECEIPT_SUMMARY"
 	it["GSI2SK"] = fmt.Sprintf("IMAGE#%s#RECEIPT#%05d", s.ImageID, s.ReceiptID)
-	it["GSI4PK"], it["GSI4SK"] = SummaryByDatePK, SummaryByDateSK(s.Date, s.ImageID, s.ReceiptID)
+	it["GSI4PK"], it["GSI4SK"] = OwnedPK(SummaryByDatePK, s.Owner), SummaryByDateSK(s.Date, s.ImageID, s.ReceiptID)
 	if s.Status == SummaryNeedsReview {
-		it["GSI3PK"], it["GSI3SK"] = SummaryReviewPK, it["GSI4SK"]
+		it["GSI3PK"], it["GSI3SK"] = OwnedPK(SummaryReviewPK, s.Owner), it["GSI4SK"]
 	}
 	return it, nil
 }

@@ -40,6 +40,9 @@ type Client struct {
 	// waiting Backoff after the first, then twice as long each time.
 	Attempts int
 	Backoff  time.Duration
+	// Token, when set, is sent as Authorization: Bearer (an API token from
+	// `tally token create`).
+	Token string
 	// ReadFile reads a file to import; nil means os.ReadFile. Tests set it
 	// to make a file unreadable, which chmod cannot do for root.
 	ReadFile func(name string) ([]byte, error)
@@ -101,6 +104,9 @@ func (c *Client) Call(ctx context.Context, method, path, contentType string, bod
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	hc := c.HTTP
 	if hc == nil {

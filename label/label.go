@@ -106,6 +106,9 @@ func Canonical(s string) (string, error) {
 type Receipt struct {
 	ImageID   string
 	ReceiptID int
+	// Owner is the user whose image it is ("" when accounts are off); the
+	// summary carries it so each user's list is their own.
+	Owner string
 	// Width and Height are the rectified crop's pixel size.
 	Width, Height int
 	Lines         []entities.ReceiptLine
@@ -117,6 +120,9 @@ type Receipt struct {
 // image's entities; rows are grouped afresh when none are stored.
 func FromSet(s entities.Set, receiptID int) Receipt {
 	r := Receipt{ReceiptID: receiptID}
+	if len(s.Images) > 0 {
+		r.Owner = s.Images[0].Owner
+	}
 	for _, rc := range s.Receipts {
 		if rc.ReceiptID == receiptID {
 			r.ImageID, r.Width, r.Height = rc.ImageID, rc.Width, rc.Height

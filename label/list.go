@@ -44,6 +44,10 @@ type Filter struct {
 	// first) instead of newest first. A token resumes in the order that
 	// made it.
 	Oldest bool
+	// Owner lists one user's receipts ("" lists those without an owner:
+	// accounts off). Each owner's summaries are their own index
+	// partition (entities.OwnedPK).
+	Owner string
 }
 
 // Page is one page of List: summaries newest first, and the token that
@@ -60,6 +64,7 @@ type filter struct {
 	min, max       money.Amount
 	hasMin, hasMax bool
 	status         string
+	owner          string
 	// postFilters is true when a filter other than the dates is set:
 	// summaries are then read by the index page and matched one by one.
 	postFilters bool
@@ -71,7 +76,7 @@ func parseFilter(f Filter) (filter, error) {
 	bad := func(format string, args ...any) (filter, error) {
 		return filter{}, fmt.Errorf("list receipts: "+format+": %w", append(args, tally.ErrInvalidArgument)...)
 	}
-	p := filter{merchant: strings.ToLower(strings.TrimSpace(f.Merchant))}
+	p := filter{merchant: strings.ToLower(strings.TrimSpace(f.Merchant)), owner: f.Owner}
 	for _, d := range []struct {
 		name string
 		v    string
@@ -130,6 +135,9 @@ func parseFilter(f Filter) (filter, error) {
 
 // match applies the filters the index's sort key cannot.
 func (p filter) match(s entities.ReceiptSummary) bool {
+	if s.Owner != p.owner {
+		return false // the index partition is the owner's; this guards Matches
+	}
 	if p.merchant != "" && !strings.Contains(strings.ToLower(s.MerchantName), p.merchant) {
 		return false
 	}
@@ -219,9 +227,9 @@ func List(ctx context.Context, t items.Table, f Filter, limit int, token string)
 	case high != "":
 		cond = items.SKCond{Op: items.SKLessEq, Value: high}
 	}
-	q := items.Query{Index: entities.SummaryByDateIndex, PK: entities.SummaryByDatePK, SK: cond, Reverse: !f.Oldest, Limit: limit + 1}
+	q := items.Query{Index: entities.SummaryByDateIndex, PK: entities.OwnedPK(entities.SummaryByDatePK, f.Owner), SK: cond, Reverse: !f.Oldest, Limit: limit + 1}
 	if p.status == entities.SummaryNeedsReview {
-		q.Index, q.PK = entities.SummaryReviewIndex, entities.SummaryReviewPK
+		q.Index, q.PK = entities.SummaryReviewIndex, entities.OwnedPK(entities.SummaryReviewPK, f.Owner)
 	}
 	if p.postFilters {
 		q.Limit = items.MaxQueryLimit

@@ -34,7 +34,7 @@ const (
 func Summarize(r Receipt, p Proposal, at time.Time) entities.Understanding {
 	ts := at.UTC().Format(time.RFC3339)
 	s := entities.ReceiptSummary{
-		ImageID: r.ImageID, ReceiptID: r.ReceiptID, TimestampComputed: ts,
+		ImageID: r.ImageID, ReceiptID: r.ReceiptID, Owner: r.Owner, TimestampComputed: ts,
 		Currency: p.Currency, Country: p.Country, CardLast4: p.CardLast4,
 		Fields: map[string]entities.SummaryField{}, ReviewReasons: []string{}, ProposedBy: p.Source,
 		Rounding: p.Rounding, Doubts: dedupe(p.Doubts),

@@ -118,8 +118,16 @@ func RoutingKey(imageID, jobID string) items.Key {
 // ImageKey is the Image item's key.
 func ImageKey(imageID string) items.Key { return items.Key{PK: "IMAGE#" + imageID, SK: "IMAGE"} }
 
-// SHA256Key is the key of the claim an image's bytes hold on their hash.
-func SHA256Key(sum string) items.Key { return items.Key{PK: "IMAGE_SHA256#" + sum, SK: "IMAGE"} }
+// SHA256Key is the key of the claim an image's bytes hold on their hash,
+// per owner: the same bytes uploaded by two users are two images, so that
+// neither learns of the other's. Without an owner (accounts off, and
+// everything stored before them) the key is the old system's.
+func SHA256Key(owner, sum string) items.Key {
+	if owner == "" {
+		return items.Key{PK: "IMAGE_SHA256#" + sum, SK: "IMAGE"}
+	}
+	return items.Key{PK: "IMAGE_SHA256#" + sum, SK: "IMAGE#OWNER#" + owner}
+}
 
 // Job is one OCRJob item.
 type Job struct {
@@ -146,6 +154,8 @@ type Job struct {
 	ResultKey    string
 	ReceiptCount int
 	ImageType    string
+	// Owner is the user who uploaded it ("" when accounts are off).
+	Owner string
 }
 
 const (
@@ -181,6 +191,7 @@ func (j Job) item() items.Item {
 	set("duplicate_of", j.DuplicateOf)
 	set("result_s3_key", j.ResultKey)
 	set("image_type", j.ImageType)
+	set("owner", j.Owner)
 	if !j.UploadBy.IsZero() {
 		it["upload_expires_at"] = FormatTime(j.UploadBy)
 	}
@@ -198,7 +209,7 @@ func JobFromItem(it items.Item) (Job, error) {
 		Bucket: str("s3_bucket"), Key: str("s3_key"), Filename: str("filename"),
 		ContentType: str("content_type"), SHA256: str("sha256"),
 		Status: str(attrStatus), Stage: str(attrStage), Reason: str(attrReason),
-		DuplicateOf: str("duplicate_of"), ResultKey: str("result_s3_key"), ImageType: str("image_type"),
+		DuplicateOf: str("duplicate_of"), ResultKey: str("result_s3_key"), ImageType: str("image_type"), Owner: str("owner"),
 		UploadBy: ParseTime(it["upload_expires_at"]), CreatedAt: ParseTime(it["created_at"]),
 		UpdatedAt: ParseTime(it[attrUpdated]),
 	}
@@ -465,25 +476,41 @@ type Image struct {
 	SHA256    string
 	ImageType string
 	Added     time.Time
+	Owner     string
 }
 
 // ImageWrite stores (or refreshes) the Image item's OCR-stage fields
 // without touching fields the process stage adds.
 func ImageWrite(im Image) items.Write {
 	k := ImageKey(im.ImageID)
-	return items.UpdateWrite(k, "SET #type = :type, image_id = :id, width = :w, height = :h, raw_s3_bucket = :b, raw_s3_key = :k, "+
-		"sha256 = :sha, image_type = :it, timestamp_added = if_not_exists(timestamp_added, :added)", items.Cond{
-		Names: map[string]string{"#type": items.AttrType},
-		Values: map[string]any{":type": TypeImage, ":id": im.ImageID, ":w": im.Width, ":h": im.Height, ":b": im.Bucket,
-			":k": im.Key, ":sha": im.SHA256, ":it": im.ImageType, ":added": FormatTime(im.Added)},
-	})
+	expr := "SET #type = :type, image_id = :id, width = :w, height = :h, raw_s3_bucket = :b, raw_s3_key = :k, " +
+		"sha256 = :sha, image_type = :it, timestamp_added = if_not_exists(timestamp_added, :added)"
+	values := map[string]any{":type": TypeImage, ":id": im.ImageID, ":w": im.Width, ":h": im.Height, ":b": im.Bucket,
+		":k": im.Key, ":sha": im.SHA256, ":it": im.ImageType, ":added": FormatTime(im.Added)}
+	names := map[string]string{"#type": items.AttrType}
+	if im.Owner != "" {
+		expr += ", #owner = :owner"
+		names["#owner"], values[":owner"] = "owner", im.Owner
+	}
+	return items.UpdateWrite(k, expr, items.Cond{Names: names, Values: values})
+}
+
+// ImageOwner returns the user an image belongs to ("" when it has none);
+// tally.ErrNotFound when there is no such image.
+func ImageOwner(ctx context.Context, t items.Table, imageID string) (string, error) {
+	it, err := t.Get(ctx, ImageKey(imageID))
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", imageID, err)
+	}
+	owner, _ := it["owner"].(string)
+	return owner, nil
 }
 
 // ClaimSHA256 records that imageID holds the bytes with this hash and
 // returns the image that holds them: imageID itself when the claim is new
 // (or already its own), the earlier image otherwise.
-func ClaimSHA256(ctx context.Context, t items.Table, sum, imageID string, now time.Time) (string, error) {
-	k := SHA256Key(sum)
+func ClaimSHA256(ctx context.Context, t items.Table, owner, sum, imageID string, now time.Time) (string, error) {
+	k := SHA256Key(owner, sum)
 	err := t.Put(ctx, items.Item{items.AttrPK: k.PK, items.AttrSK: k.SK, items.AttrType: TypeSHA256,
 		"image_id": imageID, "sha256": sum, "created_at": FormatTime(now)}, items.Cond{Expr: "attribute_not_exists(PK)"})
 	if err == nil {
@@ -492,13 +519,13 @@ func ClaimSHA256(ctx context.Context, t items.Table, sum, imageID string, now ti
 	if !errors.Is(err, tally.ErrConditionFailed) {
 		return "", fmt.Errorf("claim sha256 %s: %w", sum, err)
 	}
-	return LookupSHA256(ctx, t, sum)
+	return LookupSHA256(ctx, t, owner, sum)
 }
 
 // LookupSHA256 returns the image holding bytes with this hash, or
 // tally.ErrNotFound.
-func LookupSHA256(ctx context.Context, t items.Table, sum string) (string, error) {
-	it, err := t.Get(ctx, SHA256Key(sum))
+func LookupSHA256(ctx context.Context, t items.Table, owner, sum string) (string, error) {
+	it, err := t.Get(ctx, SHA256Key(owner, sum))
 	if err != nil {
 		return "", fmt.Errorf("look up sha256 %s: %w", sum, err)
 	}

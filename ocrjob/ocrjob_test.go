@@ -135,14 +135,24 @@ func TestClaimSHA256(t *testing.T) {
 	ctx := context.Background()
 	tbl := newTable(t)
 	a, b := ocrjob.NewID(), ocrjob.NewID()
-	if got, err := ocrjob.ClaimSHA256(ctx, tbl, "ff", a, time.Now()); err != nil || got != a {
+	if got, err := ocrjob.ClaimSHA256(ctx, tbl, "", "ff", a, time.Now()); err != nil || got != a {
 		t.Fatalf("first claim = %s, %v", got, err)
 	}
-	if got, err := ocrjob.ClaimSHA256(ctx, tbl, "ff", b, time.Now()); err != nil || got != a {
+	if got, err := ocrjob.ClaimSHA256(ctx, tbl, "", "ff", b, time.Now()); err != nil || got != a {
 		t.Fatalf("second claim = %s, %v; want the first image", got, err)
 	}
-	if _, err := ocrjob.LookupSHA256(ctx, tbl, "00"); !errors.Is(err, tally.ErrNotFound) {
+	if _, err := ocrjob.LookupSHA256(ctx, tbl, "", "00"); !errors.Is(err, tally.ErrNotFound) {
 		t.Errorf("lookup of unknown = %v", err)
+	}
+	// Claims are per owner: another user's same bytes are their own image.
+	if got, err := ocrjob.ClaimSHA256(ctx, tbl, "bob", "ff", b, time.Now()); err != nil || got != b {
+		t.Fatalf("bob's claim = %s, %v; want his own image", got, err)
+	}
+	if got, err := ocrjob.LookupSHA256(ctx, tbl, "bob", "ff"); err != nil || got != b {
+		t.Errorf("bob's lookup = %s, %v", got, err)
+	}
+	if k := ocrjob.SHA256Key("", "ff"); k.PK != "IMAGE_SHA256#ff" || k.SK != "IMAGE" {
+		t.Errorf("an unowned claim's key %+v is not the old system's", k)
 	}
 }
 

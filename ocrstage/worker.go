@@ -227,7 +227,7 @@ func (w *Worker) run(ctx context.Context, job *ocrjob.Job, stats *runStats, log 
 	sum := sha256.Sum256(data)
 	job.SHA256 = hex.EncodeToString(sum[:])
 	if !job.Force {
-		owner, err := ocrjob.ClaimSHA256(ctx, w.cfg.Items, job.SHA256, job.ImageID, now)
+		owner, err := ocrjob.ClaimSHA256(ctx, w.cfg.Items, job.Owner, job.SHA256, job.ImageID, now)
 		if err != nil {
 			return err
 		}
@@ -259,7 +259,7 @@ func (w *Worker) run(ctx context.Context, job *ocrjob.Job, stats *runStats, log 
 		return finishedOr(err)
 	}
 	im := ocrjob.Image{ImageID: job.ImageID, Width: imgInfo.Width, Height: imgInfo.Height, Bucket: w.cfg.Bucket, Key: job.Key,
-		SHA256: job.SHA256, Added: job.CreatedAt}
+		SHA256: job.SHA256, Added: job.CreatedAt, Owner: job.Owner}
 	_, err = w.cfg.Publish(ctx, *job, im, a, w.cfg.Engine.Name())
 	return err
 }
@@ -315,7 +315,7 @@ func (w *Worker) releaseClaim(ctx context.Context, job ocrjob.Job) {
 	if job.SHA256 == "" || job.Force {
 		return
 	}
-	err := w.cfg.Items.Delete(ctx, ocrjob.SHA256Key(job.SHA256), items.Cond{
+	err := w.cfg.Items.Delete(ctx, ocrjob.SHA256Key(job.Owner, job.SHA256), items.Cond{
 		Expr: "image_id = :id", Values: map[string]any{":id": job.ImageID}})
 	if err != nil && !errors.Is(err, tally.ErrConditionFailed) {
 		w.log.Warn("release sha256 claim of failed job", "image_id", job.ImageID, "err", err)

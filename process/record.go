@@ -126,6 +126,9 @@ func (w *Worker) Process(ctx context.Context, rm ocrjob.ResultMessage) error {
 	if err != nil {
 		return permanent("build entities: %v", err)
 	}
+	for i := range set.Images {
+		set.Images[i].Owner = job.Owner // the uploader's, kept on everything made from it
+	}
 	ix, err := w.embed(ctx, rm, set)
 	if err != nil {
 		return err

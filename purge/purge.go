@@ -172,7 +172,8 @@ type work struct {
 	vectorIDs map[string][]string
 	// blobKeys and assetKeys are keys items name, in Blob and in Assets.
 	blobKeys, assetKeys []string
-	// sums are the sha256 values the image's items carry.
+	// sums are the owner and sha256 values the image's items carry,
+	// joined by NUL (the claims' keys).
 	sums []string
 }
 
@@ -208,7 +209,7 @@ func plan(imageID string, all []items.Item) work {
 		case ocrjob.TypeJob:
 			blobKeys[str(it, "s3_key")] = true
 			blobKeys[str(it, "result_s3_key")] = true
-			sums[str(it, "sha256")] = true
+			sums[str(it, "owner")+"\x00"+str(it, "sha256")] = true
 		case ocrjob.TypeRouting:
 			blobKeys[str(it, "s3_key")] = true
 			list, _ := it["receipts"].([]any)
@@ -221,7 +222,7 @@ func plan(imageID string, all []items.Item) work {
 		case ocrjob.TypeImage, "RECEIPT":
 			blobKeys[str(it, "raw_s3_key")] = true
 			if sk == "IMAGE" {
-				sums[str(it, "sha256")] = true
+				sums[str(it, "owner")+"\x00"+str(it, "sha256")] = true
 			}
 			for name, v := range it {
 				if s, ok := v.(string); ok && strings.HasPrefix(name, "cdn_") && strings.HasSuffix(name, "_s3_key") {
@@ -410,8 +411,12 @@ func sameStore(a, b blob.Store) bool {
 // written meanwhile, and the image item last, so that until the very end
 // a new call still finds the image.
 func purgeItems(ctx context.Context, cfg Config, p work, rep *Report) error {
-	for _, sum := range p.sums {
-		err := cfg.Items.Delete(ctx, ocrjob.SHA256Key(sum), items.Cond{
+	for _, claim := range p.sums {
+		owner, sum, _ := strings.Cut(claim, "\x00")
+		if sum == "" {
+			continue
+		}
+		err := cfg.Items.Delete(ctx, ocrjob.SHA256Key(owner, sum), items.Cond{
 			Expr: "image_id = :id", Values: map[string]any{":id": p.imageID},
 		})
 		switch {

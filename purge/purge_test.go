@@ -367,7 +367,7 @@ func (e *env) blobKeys(t *testing.T, imageID string) []string {
 // snapshot is everything of one image, to show it untouched.
 func (e *env) snapshot(t *testing.T, acc upload.Accepted) string {
 	t.Helper()
-	owner, err := ocrjob.LookupSHA256(context.Background(), e.items, acc.SHA256)
+	owner, err := ocrjob.LookupSHA256(context.Background(), e.items, "", acc.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +454,7 @@ func TestPurge(t *testing.T) {
 	if left := e.partition(t, a.ImageID); len(left) != 0 {
 		t.Errorf("partition still holds %d items: %v", len(left), typeCounts(left))
 	}
-	if _, err := ocrjob.LookupSHA256(ctx, e.items, a.SHA256); !errors.Is(err, tally.ErrNotFound) {
+	if _, err := ocrjob.LookupSHA256(ctx, e.items, "", a.SHA256); !errors.Is(err, tally.ErrNotFound) {
 		t.Errorf("sha256 claim after purge: %v", err)
 	}
 	if left := e.blobKeys(t, a.ImageID); len(left) != 0 {
@@ -604,7 +604,7 @@ func TestInterrupted(t *testing.T) {
 		if left := e.blobKeys(t, acc.ImageID); len(left) != 0 {
 			t.Errorf("%s: blobs left: %v", c.name, left)
 		}
-		if _, err := ocrjob.LookupSHA256(ctx, e.items, acc.SHA256); !errors.Is(err, tally.ErrNotFound) {
+		if _, err := ocrjob.LookupSHA256(ctx, e.items, "", acc.SHA256); !errors.Is(err, tally.ErrNotFound) {
 			t.Errorf("%s: sha256 claim: %v", c.name, err)
 		}
 		if second.CompactionRun != first.CompactionRun || second.CompactionRun != purge.RunID(acc.ImageID) {
@@ -738,7 +738,7 @@ func TestUploadOnly(t *testing.T) {
 	if string(mustJSON(rep.Items)) != `{"OCR_JOB":1}` || !slices.Equal(rep.Blobs, []string{forced.S3Key}) || rep.CompactionRun != "" || len(rep.Vectors) != 0 {
 		t.Errorf("forced upload's purge = %+v", rep)
 	}
-	if owner, err := ocrjob.LookupSHA256(ctx, e.items, first.SHA256); err != nil || owner != first.ImageID {
+	if owner, err := ocrjob.LookupSHA256(ctx, e.items, "", first.SHA256); err != nil || owner != first.ImageID {
 		t.Errorf("the first upload's claim after purging the forced one: %q, %v", owner, err)
 	}
 	rep, err = purge.Image(ctx, e.config(), first.ImageID)

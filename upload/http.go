@@ -12,11 +12,18 @@ import (
 	"strings"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/auth"
 	"github.com/tallyhq/tally/imaging"
 	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/ocr"
 	"github.com/tallyhq/tally/ocrjob"
 )
+
+// Router is where the routes go: an *http.ServeMux, or an auth.Mux that
+// guards them.
+type Router interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
 
 // Register adds the upload API's routes to mux:
 //
@@ -24,7 +31,7 @@ import (
 //	POST /receipts        multipart, one or more image files (?force=true)
 //	GET  /upload-status?image_id=ID
 //	POST /ocr-results     multipart: "image" file + "result" JSON (external OCR)
-func (s *Service) Register(mux *http.ServeMux) {
+func (s *Service) Register(mux Router) {
 	mux.HandleFunc("POST /upload-receipt", s.handleCreate)
 	mux.HandleFunc("POST /receipts", s.handleReceipts)
 	mux.HandleFunc("GET /upload-status", s.handleStatus)
@@ -198,7 +205,7 @@ func (s *Service) handleBySHA256(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("sha256 %q is not 64 hex digits: %w", sum, tally.ErrInvalidArgument))
 		return
 	}
-	id, err := ocrjob.LookupSHA256(r.Context(), s.cfg.Items, sum)
+	id, err := ocrjob.LookupSHA256(r.Context(), s.cfg.Items, auth.Owner(r.Context()), sum)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/auth"
 	"github.com/tallyhq/tally/blob"
 	"github.com/tallyhq/tally/imaging"
 	"github.com/tallyhq/tally/items"
@@ -165,7 +166,7 @@ func (s *Service) CreateUpload(ctx context.Context, req CreateRequest) (CreateRe
 		if !validSHA256(req.SHA256) {
 			return CreateResponse{}, fmt.Errorf("sha256 %q is not 64 hex digits: %w", req.SHA256, tally.ErrInvalidArgument)
 		}
-		if id, err := ocrjob.LookupSHA256(ctx, s.cfg.Items, strings.ToLower(req.SHA256)); err == nil {
+		if id, err := ocrjob.LookupSHA256(ctx, s.cfg.Items, auth.Owner(ctx), strings.ToLower(req.SHA256)); err == nil {
 			return CreateResponse{ImageID: id, Duplicate: true}, nil
 		} else if !errors.Is(err, tally.ErrNotFound) {
 			return CreateResponse{}, err
@@ -179,7 +180,7 @@ func (s *Service) CreateUpload(ctx context.Context, req CreateRequest) (CreateRe
 		return CreateResponse{}, fmt.Errorf("presign upload: %w", err)
 	}
 	expires := time.Now().Add(s.cfg.PresignExpiry)
-	job := ocrjob.Job{ImageID: imageID, JobID: jobID, Bucket: s.cfg.Bucket, Key: key, Filename: name,
+	job := ocrjob.Job{ImageID: imageID, JobID: jobID, Bucket: s.cfg.Bucket, Key: key, Filename: name, Owner: auth.Owner(ctx),
 		ContentType: format.ContentType(), Force: req.Force, UploadBy: expires}
 	if err := s.queueJob(ctx, job, s.cfg.FirstCheck); err != nil {
 		return CreateResponse{}, err
@@ -248,7 +249,7 @@ func (s *Service) admit(ctx context.Context, filename string, data []byte, force
 	if force {
 		return c, imageID, nil, nil
 	}
-	owner, err := ocrjob.ClaimSHA256(ctx, s.cfg.Items, c.sha256, imageID, time.Now())
+	owner, err := ocrjob.ClaimSHA256(ctx, s.cfg.Items, auth.Owner(ctx), c.sha256, imageID, time.Now())
 	if err != nil {
 		return c, "", nil, err
 	}
@@ -274,7 +275,7 @@ func (s *Service) Ingest(ctx context.Context, filename string, data []byte, forc
 	if err != nil || dup != nil {
 		return dup.or(filename), err
 	}
-	job := ocrjob.Job{ImageID: imageID, JobID: ocrjob.NewID(), Bucket: s.cfg.Bucket, Key: RawKey(imageID, c.name),
+	job := ocrjob.Job{ImageID: imageID, JobID: ocrjob.NewID(), Bucket: s.cfg.Bucket, Key: RawKey(imageID, c.name), Owner: auth.Owner(ctx),
 		Filename: c.name, ContentType: c.info.Format.ContentType(), SHA256: c.sha256, Force: force}
 	if _, err := s.cfg.Blob.Put(ctx, job.Key, bytes.NewReader(data), blob.PutOptions{ContentType: job.ContentType}); err != nil {
 		s.release(ctx, c.sha256, imageID, force)
@@ -311,7 +312,7 @@ func (s *Service) SubmitOCR(ctx context.Context, filename string, data, resultJS
 		s.release(ctx, c.sha256, imageID, force)
 		return Accepted{Filename: filename}, fmt.Errorf("%s: %w", filename, err)
 	}
-	job := ocrjob.Job{ImageID: imageID, JobID: ocrjob.NewID(), JobType: ocrjob.JobTypeExternal, Bucket: s.cfg.Bucket,
+	job := ocrjob.Job{ImageID: imageID, JobID: ocrjob.NewID(), JobType: ocrjob.JobTypeExternal, Bucket: s.cfg.Bucket, Owner: auth.Owner(ctx),
 		Key: RawKey(imageID, c.name), Filename: c.name, ContentType: info.Format.ContentType(), SHA256: c.sha256, Force: force}
 	if _, err := s.cfg.Blob.Put(ctx, job.Key, bytes.NewReader(data), blob.PutOptions{ContentType: job.ContentType}); err != nil {
 		s.release(ctx, c.sha256, imageID, force)
@@ -331,7 +332,7 @@ func (s *Service) SubmitOCR(ctx context.Context, filename string, data, resultJS
 			return Accepted{Filename: filename, ImageID: imageID, JobID: job.JobID}, fmt.Errorf("analyse OCR result: %w: %w", err, tally.ErrInvalidArgument)
 		}
 	}
-	im := ocrjob.Image{ImageID: imageID, Width: info.Width, Height: info.Height, Bucket: s.cfg.Bucket, Key: job.Key, SHA256: c.sha256, Added: time.Now()}
+	im := ocrjob.Image{ImageID: imageID, Width: info.Width, Height: info.Height, Bucket: s.cfg.Bucket, Key: job.Key, SHA256: c.sha256, Added: time.Now(), Owner: auth.Owner(ctx)}
 	if _, err := s.cfg.Publish(ctx, job, im, a, "external"); err != nil {
 		return Accepted{Filename: filename, ImageID: imageID, JobID: job.JobID}, err
 	}
@@ -343,7 +344,7 @@ func (s *Service) release(ctx context.Context, sum, imageID string, force bool) 
 	if force {
 		return
 	}
-	err := s.cfg.Items.Delete(ctx, ocrjob.SHA256Key(sum), items.Cond{Expr: "image_id = :id", Values: map[string]any{":id": imageID}})
+	err := s.cfg.Items.Delete(ctx, ocrjob.SHA256Key(auth.Owner(ctx), sum), items.Cond{Expr: "image_id = :id", Values: map[string]any{":id": imageID}})
 	if err != nil && !errors.Is(err, tally.ErrConditionFailed) {
 		s.log.Warn("release sha256 claim", "image_id", imageID, "err", err)
 	}
@@ -365,10 +366,61 @@ type Status struct {
 	UpdatedAt       time.Time               `json:"updated_at"`
 }
 
+// LatestOwnedJob is an image's latest OCR job when it belongs to the
+// request's user; another user's image is tally.ErrNotFound, as if it did
+// not exist, so that its id reveals nothing.
+func LatestOwnedJob(ctx context.Context, t items.Table, imageID string) (ocrjob.Job, error) {
+	j, err := ocrjob.LatestJob(ctx, t, imageID)
+	if err != nil {
+		return j, err
+	}
+	if j.Owner != auth.Owner(ctx) {
+		return ocrjob.Job{}, fmt.Errorf("image %s: %w", imageID, tally.ErrNotFound)
+	}
+	return j, nil
+}
+
+// CheckOwner returns nil when imageID belongs to the request's user, and
+// tally.ErrNotFound when it belongs to someone else or does not exist.
+// The image item says whose it is; an image not yet through OCR has only
+// its job.
+func CheckOwner(ctx context.Context, t items.Table, imageID string) error {
+	owner, err := ocrjob.ImageOwner(ctx, t, imageID)
+	if errors.Is(err, tally.ErrNotFound) {
+		_, err = LatestOwnedJob(ctx, t, imageID)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if owner != auth.Owner(ctx) {
+		return fmt.Errorf("image %s: %w", imageID, tally.ErrNotFound)
+	}
+	return nil
+}
+
+// Visible returns a test of whether an image belongs to the request's
+// user, reading each image's owner once: for search results, which come
+// from indexes that do not know owners.
+func Visible(ctx context.Context, t items.Table) func(imageID string) bool {
+	me := auth.Owner(ctx)
+	seen := map[string]bool{}
+	return func(imageID string) bool {
+		ok, done := seen[imageID]
+		if !done {
+			// An image without an item has no owner: seen with accounts off.
+			owner, err := ocrjob.ImageOwner(ctx, t, imageID)
+			ok = (err == nil || errors.Is(err, tally.ErrNotFound)) && owner == me
+			seen[imageID] = ok
+		}
+		return ok
+	}
+}
+
 // Status reports an image's latest OCR job; tally.ErrNotFound for an
 // unknown image.
 func (s *Service) Status(ctx context.Context, imageID string) (Status, error) {
-	j, err := ocrjob.LatestJob(ctx, s.cfg.Items, imageID)
+	j, err := LatestOwnedJob(ctx, s.cfg.Items, imageID)
 	if err != nil {
 		return Status{}, err
 	}
@@ -411,7 +463,7 @@ var ErrNotRetryable = errors.New("upload: nothing to retry")
 // An image whose latest job did not fail is ErrNotRetryable; an unknown
 // one tally.ErrNotFound.
 func (s *Service) Retry(ctx context.Context, imageID string) (Accepted, error) {
-	j, err := ocrjob.LatestJob(ctx, s.cfg.Items, imageID)
+	j, err := LatestOwnedJob(ctx, s.cfg.Items, imageID)
 	if err != nil {
 		return Accepted{}, fmt.Errorf("retry %s: %w", imageID, err)
 	}
@@ -422,7 +474,7 @@ func (s *Service) Retry(ctx context.Context, imageID string) (Accepted, error) {
 	if _, err := s.cfg.Blob.Head(ctx, j.Key); err != nil {
 		return Accepted{}, fmt.Errorf("retry %s: the stored upload %s: %w", imageID, j.Key, err)
 	}
-	job := ocrjob.Job{ImageID: imageID, JobID: ocrjob.NewID(), Bucket: j.Bucket, Key: j.Key, Filename: j.Filename,
+	job := ocrjob.Job{ImageID: imageID, JobID: ocrjob.NewID(), Bucket: j.Bucket, Key: j.Key, Filename: j.Filename, Owner: j.Owner,
 		ContentType: j.ContentType, SHA256: j.SHA256, Force: true}
 	if err := s.queueJob(ctx, job, 0); err != nil {
 		return Accepted{}, err

@@ -103,7 +103,7 @@ func cell(s string) string {
 
 func (a *App) exportCSV(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := filterOf(q)
+	f := filterOf(r.Context(), q)
 	// Check the filter before the first byte goes out.
 	if _, err := label.List(r.Context(), a.cfg.Items, f, 1, ""); err != nil {
 		a.fail(w, err)
@@ -120,7 +120,7 @@ func (a *App) exportCSV(w http.ResponseWriter, r *http.Request) {
 // exportJSON writes the filtered summaries (with their line items) as one
 // JSON array, newest first.
 func (a *App) exportJSON(w http.ResponseWriter, r *http.Request) {
-	f := filterOf(r.URL.Query())
+	f := filterOf(r.Context(), r.URL.Query())
 	if _, err := label.List(r.Context(), a.cfg.Items, f, 1, ""); err != nil {
 		a.fail(w, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/tallyhq/tally/auth"
 	"github.com/tallyhq/tally/entities"
 	"github.com/tallyhq/tally/label"
 	"github.com/tallyhq/tally/money"
@@ -61,7 +62,7 @@ func (a *App) dashboard(w http.ResponseWriter, r *http.Request) {
 	read, accepted := 0, 0
 	token := ""
 	for read < dashboardCap {
-		p, err := label.List(r.Context(), a.cfg.Items, label.Filter{}, label.MaxListLimit, token)
+		p, err := label.List(r.Context(), a.cfg.Items, label.Filter{Owner: auth.Owner(r.Context())}, label.MaxListLimit, token)
 		if err != nil {
 			a.fail(w, err)
 			return

@@ -5,15 +5,14 @@ import (
 	"net/http"
 
 	"github.com/tallyhq/tally"
-	"github.com/tallyhq/tally/ocrjob"
 	"github.com/tallyhq/tally/purge"
 )
 
 // remove deletes an image and everything made from it — entities,
 // labels, renditions, blobs, vectors, text index rows — and says what went.
 func (a *App) remove(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("image_id")
-	if err := ocrjob.ValidateID("image_id", id); err != nil {
+	id, err := a.imageRef(r)
+	if err != nil {
 		a.fail(w, err)
 		return
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/tallyhq/tally/auth"
+
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/entities"
 	"github.com/tallyhq/tally/label"
@@ -28,12 +30,14 @@ type common struct {
 	Title   string
 	Nav     string
 	Reviews string
+	// User is who is logged in ("" when accounts are off).
+	User string
 }
 
 func (a *App) common(r *http.Request, title, nav string) common {
-	c := common{Title: title, Nav: nav}
+	c := common{Title: title, Nav: nav, User: auth.Owner(r.Context())}
 	// One query of the review index, at most reviewCountCap+1 summaries.
-	p, err := label.List(r.Context(), a.cfg.Items, label.Filter{Status: entities.SummaryNeedsReview}, reviewCountCap, "")
+	p, err := label.List(r.Context(), a.cfg.Items, label.Filter{Status: entities.SummaryNeedsReview, Owner: auth.Owner(r.Context())}, reviewCountCap, "")
 	if err != nil {
 		return c
 	}
@@ -47,7 +51,7 @@ func (a *App) common(r *http.Request, title, nav string) common {
 // list is the receipts list: filters, newest first, keyset pages.
 func (a *App) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := filterOf(q)
+	f := filterOf(r.Context(), q)
 	if text := strings.TrimSpace(q.Get("q")); text != "" {
 		a.listText(w, r, f, text)
 		return
@@ -81,7 +85,7 @@ func cloneValues(q url.Values) url.Values {
 
 // review shows the next receipt that needs review.
 func (a *App) review(w http.ResponseWriter, r *http.Request) {
-	p, err := label.List(r.Context(), a.cfg.Items, label.Filter{Status: entities.SummaryNeedsReview}, 1, r.URL.Query().Get("token"))
+	p, err := label.List(r.Context(), a.cfg.Items, label.Filter{Status: entities.SummaryNeedsReview, Owner: auth.Owner(r.Context())}, 1, r.URL.Query().Get("token"))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -130,7 +134,7 @@ type field struct {
 }
 
 func (a *App) detail(w http.ResponseWriter, r *http.Request) {
-	id, rid, err := receiptRef(r)
+	id, rid, err := a.receiptRef(r)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -245,7 +249,7 @@ const maxForm = 64 << 10
 // correct applies the detail form: the fields a person changed, or an
 // acceptance of the summary as it is.
 func (a *App) correct(w http.ResponseWriter, r *http.Request) {
-	id, rid, err := receiptRef(r)
+	id, rid, err := a.receiptRef(r)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -356,7 +360,11 @@ func (a *App) failed(r *http.Request) []ocrjob.Job {
 		return nil
 	}
 	var out []ocrjob.Job
+	me := auth.Owner(r.Context())
 	for _, j := range jobs {
+		if j.Owner != me {
+			continue // another user's upload
+		}
 		latest, err := ocrjob.LatestJob(r.Context(), a.cfg.Items, j.ImageID)
 		if err == nil && latest.JobID == j.JobID && len(out) < failedShown {
 			out = append(out, j)

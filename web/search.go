@@ -11,6 +11,7 @@ import (
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/textindex"
+	"github.com/tallyhq/tally/upload"
 )
 
 // Similar finds rows like a text by meaning (the vector search of the
@@ -67,7 +68,11 @@ func (a *App) search(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var rs []result
+		visible := upload.Visible(r.Context(), a.cfg.Items)
 		for _, h := range hits {
+			if !visible(h.ImageID) {
+				continue
+			}
 			seen[h.ImageID+"#"+strconv.Itoa(h.ReceiptID)+"#"+h.Text] = true
 			link := detailPath(h.ImageID, h.ReceiptID)
 			if len(h.Terms) > 0 {
@@ -84,7 +89,11 @@ func (a *App) search(w http.ResponseWriter, r *http.Request) {
 			data["SimilarError"] = "the similar-rows search is unavailable: " + err.Error()
 		}
 		var rs []result
+		visible := upload.Visible(r.Context(), a.cfg.Items)
 		for _, s := range rows {
+			if !visible(s.ImageID) {
+				continue
+			}
 			if seen[s.ImageID+"#"+strconv.Itoa(s.ReceiptID)+"#"+s.Text] {
 				continue
 			}

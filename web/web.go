@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/auth"
 	"github.com/tallyhq/tally/blob"
 	"github.com/tallyhq/tally/entities"
 	"github.com/tallyhq/tally/items"
@@ -65,6 +66,9 @@ type Config struct {
 	Purge *purge.Config
 	// Now is the clock corrections are stamped with; default time.Now.
 	Now func() time.Time
+	// Auth checks logins on the login page; nil when accounts are not
+	// served here.
+	Auth *auth.Service
 }
 
 // App serves the pages.
@@ -122,7 +126,7 @@ func New(cfg Config) (*App, error) {
 		"labelOf": labelClass,
 		"slice2":  func(a, b any) []any { return []any{a, b} },
 	}
-	for _, page := range []string{"list", "detail", "error", "upload", "uploads", "dashboard", "search"} {
+	for _, page := range []string{"list", "detail", "error", "upload", "uploads", "dashboard", "search", "login"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -132,8 +136,14 @@ func New(cfg Config) (*App, error) {
 	return a, nil
 }
 
-// Register adds the app's routes to mux.
-func (a *App) Register(mux *http.ServeMux) {
+// Register adds the app's routes to mux. The login page and the assets
+// it draws with are public when mux can tell (auth.Mux); the rest are
+// guarded by it.
+func (a *App) Register(mux Router) {
+	public(mux, "GET /login", a.loginForm, "the login page")
+	public(mux, "POST /login", a.login, "logging in (rate-limited per user and client)")
+	public(mux, "GET /static/{name}", a.asset, "the stylesheet and script the login page needs; nothing private")
+	mux.HandleFunc("POST /logout", a.logout)
 	mux.HandleFunc("GET /{$}", a.list)
 	mux.HandleFunc("GET /review", a.review)
 	mux.HandleFunc("GET /r/{image_id}/{receipt_id}", a.detail)
@@ -149,7 +159,6 @@ func (a *App) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /upload", a.uploadFiles)
 	mux.HandleFunc("GET /uploads", a.uploads)
 	mux.HandleFunc("POST /uploads/{image_id}/retry", a.retry)
-	mux.HandleFunc("GET /static/{name}", a.asset)
 }
 
 func (a *App) asset(w http.ResponseWriter, r *http.Request) {
@@ -204,10 +213,11 @@ func statusOf(err error) int {
 	}
 }
 
-// receiptRef reads {image_id}/{receipt_id} from the path.
-func receiptRef(r *http.Request) (string, int, error) {
-	id := r.PathValue("image_id")
-	if err := ocrjob.ValidateID("image_id", id); err != nil {
+// receiptRef reads {image_id}/{receipt_id} from the path, of an image the
+// user may see (another's is not found).
+func (a *App) receiptRef(r *http.Request) (string, int, error) {
+	id, err := a.imageRef(r)
+	if err != nil {
 		return "", 0, err
 	}
 	rid, err := strconv.Atoi(r.PathValue("receipt_id"))
@@ -217,17 +227,31 @@ func receiptRef(r *http.Request) (string, int, error) {
 	return id, rid, nil
 }
 
-// filterOf reads the list filters of a query.
-func filterOf(q url.Values) label.Filter {
+// imageRef reads {image_id} from the path, of an image the user may see.
+func (a *App) imageRef(r *http.Request) (string, error) {
+	id := r.PathValue("image_id")
+	if err := ocrjob.ValidateID("image_id", id); err != nil {
+		return "", err
+	}
+	if err := upload.CheckOwner(r.Context(), a.cfg.Items, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// filterOf reads the list filters of a query, over the requesting user's
+// receipts only.
+func filterOf(ctx context.Context, q url.Values) label.Filter {
 	return label.Filter{Merchant: strings.TrimSpace(q.Get("merchant")), From: q.Get("from"), To: q.Get("to"),
-		MinTotal: q.Get("min_total"), MaxTotal: q.Get("max_total"), Status: q.Get("status"), Oldest: q.Get("sort") == "oldest"}
+		MinTotal: q.Get("min_total"), MaxTotal: q.Get("max_total"), Status: q.Get("status"), Oldest: q.Get("sort") == "oldest",
+		Owner: auth.Owner(ctx)}
 }
 
 // image redirects to a presigned GET of the receipt's rendition (size
 // 300, 600, 1200 or full; WebP when there is one), or of its crop when
 // renditions are off.
 func (a *App) image(w http.ResponseWriter, r *http.Request) {
-	id, rid, err := receiptRef(r)
+	id, rid, err := a.receiptRef(r)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -258,8 +282,8 @@ func (a *App) image(w http.ResponseWriter, r *http.Request) {
 
 // original redirects to the raw upload.
 func (a *App) original(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("image_id")
-	if err := ocrjob.ValidateID("image_id", id); err != nil {
+	id, err := a.imageRef(r)
+	if err != nil {
 		a.fail(w, err)
 		return
 	}

@@ -161,6 +161,9 @@ func TestHandlerRefusals(t *testing.T) {
 		{"content type edited", http.MethodPut, strings.Replace(goodPut, "content-type=text%2Fplain", "content-type=text%2Fhtml", 1), "text/html", http.StatusForbidden, "signature does not match"},
 		{"wrong content type", http.MethodPut, goodPut, "text/html", http.StatusForbidden, `Content-Type "text/html" does not match the "text/plain"`},
 		{"missing content type", http.MethodPut, goodPut, "", http.StatusForbidden, "does not match"},
+		{"key edited", http.MethodGet, strings.Replace(good, "/blob/a/b", "/blob/a/c", 1), "", http.StatusForbidden, "signature does not match"},
+		{"GET URL used to PUT", http.MethodPut, good, "text/plain", http.StatusForbidden, ""},
+		{"PUT URL used to GET", http.MethodGet, goodPut, "", http.StatusForbidden, ""},
 		{"bad key", http.MethodGet, strings.Replace(good, "/blob/a/b", "/blob/a//b", 1), "", http.StatusBadRequest, "empty path segment"},
 		{"outside prefix", http.MethodGet, strings.Replace(good, "/blob/a/b", "/elsewhere/a/b", 1), "", http.StatusNotFound, "not a blob URL"},
 	} {

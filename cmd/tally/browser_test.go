@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tallyhq/tally/auth"
 	"github.com/tallyhq/tally/entities"
 	"github.com/tallyhq/tally/internal/fixtures"
 	"github.com/tallyhq/tally/internal/waitfor"
@@ -202,4 +203,82 @@ func TestWebAppInBrowser(t *testing.T) {
 		t.Errorf("the list after the delete: %q", empty)
 	}
 	t.Logf("screenshots in %s", dir)
+}
+
+// TestLoginInBrowser: once an account exists, the browser is sent to the
+// login page; a wrong password says so; the right one lands on the page
+// asked for with the user named; logging out returns to the login page.
+func TestLoginInBrowser(t *testing.T) {
+	t.Parallel()
+	exe := chromium(t)
+	cfg, addr := startServe(t)
+	server := "http://" + addr
+	p, err := openPorts(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := auth.New(p.Items, auth.Options{FastHashForTests: true}).AddUser(context.Background(), "alice", "alice has a long password"); err != nil {
+		t.Fatal(err)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	waitfor.True(t, "the server to notice the account", func() bool {
+		req, _ := http.NewRequest("GET", server+"/dashboard", nil)
+		req.Header.Set("Accept", "text/html")
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusSeeOther
+	})
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.WindowSize(1000, 700))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 2*waitfor.Stall)
+	defer cancel()
+	dir := screenshotDir(t)
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return v
+	}
+	shot := func(name string) {
+		t.Helper()
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do("open the dashboard", chromedp.Navigate(server+"/dashboard"), chromedp.WaitVisible(`input[name=password]`))
+	shot("login.png")
+	do("a wrong password", chromedp.SendKeys(`input[name=user]`, "alice"), chromedp.SendKeys(`input[name=password]`, "not her password"),
+		chromedp.Submit(`input[name=password]`), chromedp.WaitVisible(`p.error`))
+	if msg := text(`p.error`); !strings.Contains(msg, "Wrong user or password") {
+		t.Errorf("wrong password says %q", msg)
+	}
+	shot("login-wrong.png")
+	do("the right password", chromedp.SetValue(`input[name=password]`, "alice has a long password"),
+		chromedp.Submit(`input[name=password]`), chromedp.WaitVisible(`table.queues`))
+	if who := text(`form.who span`); who != "alice" {
+		t.Errorf("the page names %q, want alice", who)
+	}
+	shot("dashboard-logged-in.png")
+	do("log out", chromedp.Click(`form.who button`), chromedp.WaitVisible(`input[name=password]`))
+	do("the list after logging out", chromedp.Navigate(server+"/"), chromedp.WaitVisible(`input[name=password]`))
 }

@@ -53,7 +53,15 @@ func exportImage(ctx context.Context, t items.Table, imageID string) (entities.E
 // imageHandler answers GET /images/{id} with the export of one image.
 func imageHandler(t items.Table) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		out, err := exportImage(r.Context(), t, r.PathValue("id"))
+		id := r.PathValue("id")
+		err := ocrjob.ValidateID("image_id", id)
+		if err == nil {
+			err = upload.CheckOwner(r.Context(), t, id)
+		}
+		var out any
+		if err == nil {
+			out, err = exportImage(r.Context(), t, id)
+		}
 		if err != nil {
 			writeError(w, upload.StatusOf(err), err)
 			return

@@ -44,7 +44,7 @@ func runImport(ctx context.Context, args []string, stdout io.Writer) error {
 		defer cancel()
 	}
 	show := newImportProgress(stdout, len(files))
-	outcomes, runErr := importer.New(*server).Import(ctx, files, importer.Options{Jobs: *jobs, Wait: *wait, Progress: show})
+	outcomes, runErr := newClient(*server).Import(ctx, files, importer.Options{Jobs: *jobs, Wait: *wait, Progress: show})
 	failed := printImportTable(stdout, append(skipped, outcomes...), *wait)
 	switch {
 	case runErr != nil && errors.Is(runErr, context.Canceled):

@@ -77,7 +77,7 @@ func lambdaHandler(ctx context.Context, cfg config.Config, role string, log *slo
 	var fn any
 	switch role {
 	case "upload":
-		mux, err := apiHandler(e)
+		mux, err := apiHandler(e, true) // behind API Gateway anyone may call: accounts required
 		if err != nil {
 			e.Close()
 			return nil, nil, err

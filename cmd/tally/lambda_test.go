@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/tallyhq/tally/auth"
 	"github.com/tallyhq/tally/blob"
 	"github.com/tallyhq/tally/internal/awstest"
 	"github.com/tallyhq/tally/internal/config"
@@ -198,6 +199,34 @@ func TestLambdaPipelineOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer drv.Close()
+
+	// Behind API Gateway anyone may call, so the API wants a token: with no
+	// account at all it refuses, then takes the token from the item store.
+	if resp := invoke[events.APIGatewayV2HTTPResponse](t, handlers["upload"], httpEvent("GET", "/receipts", "", "", nil)); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("GET /receipts with no accounts on Lambda: %d %s", resp.StatusCode, resp.Body)
+	}
+	accounts := auth.New(drv.ports.Items, auth.Options{FastHashForTests: true})
+	if err := accounts.AddUser(ctx, "ops", "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	token, err := accounts.CreateToken(ctx, "ops", "lambda-test", auth.ScopeWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpEvent := func(method, path, query, contentType string, body []byte) events.APIGatewayV2HTTPRequest {
+		ev := httpEvent(method, path, query, contentType, body)
+		ev.Headers["authorization"] = "Bearer " + token
+		return ev
+	}
+	waitfor.True(t, "the upload API to see the first account", func() bool {
+		resp := invoke[events.APIGatewayV2HTTPResponse](t, handlers["upload"], httpEvent("GET", "/receipts", "", "", nil))
+		return resp.StatusCode == http.StatusOK
+	})
+	if resp := invoke[events.APIGatewayV2HTTPResponse](t, handlers["upload"], events.APIGatewayV2HTTPRequest{Version: "2.0", RawPath: "/receipts",
+		RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET", Path: "/receipts"}},
+		Headers:        map[string]string{"authorization": "Bearer tally_t_forged"}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a forged token on Lambda: %d", resp.StatusCode)
+	}
 
 	// 1. A direct upload (multipart through API Gateway) ...
 	img0, err := os.ReadFile(fixtures.Path(t, "sroie", "img", "000.jpg"))

@@ -35,6 +35,8 @@ func commands() []command {
 		{"import", "upload every image under a folder (-j parallel), skipping what the server has", runImport},
 		{"watch", "import images dropped into a folder, then move them to .imported/ or .failed/ (-scan)", runWatch},
 		{"redrive", "move dead-letter messages back to their queue (-reason, -max, -dry-run)", runRedrive},
+		{"user", "add a user (password from stdin, or one made and shown once), change a password, list users", runUser},
+		{"token", "create (shown once), list or revoke API tokens (-scope read|write) for the CLI and scripts", runToken},
 		{"doctor", "check every port, queue, dead letter, job, lease and vector collection, and the AWS deployment (-functions); print fixes", runDoctor},
 		{"reset-visibility", "make messages stuck in flight in a queue visible again (-older)", runResetVisibility},
 		{"retry", "run a FAILED or stuck (PENDING 30m without progress) image again from its stored upload", runRetry},

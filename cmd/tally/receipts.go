@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/auth"
 	"github.com/tallyhq/tally/entities"
 	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/label"
@@ -46,7 +47,7 @@ func listReceiptsHandler(t items.Table) http.Handler {
 			}
 			limit = n
 		}
-		f := label.Filter{
+		f := label.Filter{Owner: auth.Owner(r.Context()),
 			Merchant: q.Get("merchant"), From: q.Get("from"), To: q.Get("to"),
 			MinTotal: q.Get("min_total"), MaxTotal: q.Get("max_total"), Status: q.Get("status"),
 		}
@@ -85,7 +86,11 @@ func newUnderstandingBody(u entities.Understanding) understandingBody {
 func correctReceiptHandler(t items.Table, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		imageID := r.PathValue("image_id")
-		if err := ocrjob.ValidateID("image_id", imageID); err != nil {
+		err := ocrjob.ValidateID("image_id", imageID)
+		if err == nil {
+			err = upload.CheckOwner(r.Context(), t, imageID)
+		}
+		if err != nil {
 			writeError(w, upload.StatusOf(err), err)
 			return
 		}

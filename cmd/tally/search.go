@@ -14,7 +14,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/pipeline"
+	"github.com/tallyhq/tally/upload"
 	"github.com/tallyhq/tally/vector"
 )
 
@@ -105,7 +107,7 @@ func runSearch(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // searchHandler serves GET /search?q=&collection=&k=&where=…
-func searchHandler(s *pipeline.Searcher) http.Handler {
+func searchHandler(s *pipeline.Searcher, t items.Table) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		coll := q.Get("collection")
@@ -139,6 +141,15 @@ func searchHandler(s *pipeline.Searcher) http.Handler {
 			writeError(w, status, err)
 			return
 		}
+		// Only the user's own records: the index knows no owners.
+		visible := upload.Visible(r.Context(), t)
+		kept := resp.Results[:0]
+		for _, res := range resp.Results {
+			if id, _ := res.Meta["image_id"].(string); visible(id) {
+				kept = append(kept, res)
+			}
+		}
+		resp.Results = kept
 		writeJSON(w, http.StatusOK, resp)
 	})
 }

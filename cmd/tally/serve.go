@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/auth"
 	"github.com/tallyhq/tally/doctor"
 	"github.com/tallyhq/tally/imaging"
 	"github.com/tallyhq/tally/internal/config"
@@ -50,14 +51,15 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 // records, receipt summaries and their corrections, and (for the file blob
 // store) presigned URLs. tally serve listens
 // with it; the upload Lambda serves it behind API Gateway.
-func apiHandler(e *env) (*http.ServeMux, error) {
+func apiHandler(e *env, requireAccounts bool) (*auth.Mux, error) {
 	searcher, err := pipeline.NewSearcher(e.store, e.cache, e.ports.Embedder, time.Second)
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", healthHandler(e.cfg, e.ports, e.queues, e.cache, &e.ocr))
-	mux.Handle("GET /search", searchHandler(searcher))
+	accounts := auth.New(e.ports.Items, auth.Options{})
+	mux := auth.NewMux(auth.NewGuard(accounts, auth.GuardOptions{RequireAccounts: requireAccounts, Log: e.log}))
+	mux.Public("GET /healthz", healthHandler(e.cfg, e.ports, e.queues, e.cache, &e.ocr), "load balancers and `tally doctor` probe it; it shows counts, no records")
+	mux.Handle("GET /search", searchHandler(searcher, e.ports.Items))
 	up, err := upload.New(upload.Config{
 		Store:    e.ocrStore(),
 		Jobs:     e.queues.OCRJobs,
@@ -77,7 +79,7 @@ func apiHandler(e *env) (*http.ServeMux, error) {
 		}
 	}
 	app, err := web.New(web.Config{Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Upload: up,
-		Queues: shown, Text: e.ports.Text, Similar: similarRows(searcher), Log: e.log.With("role", "web"),
+		Queues: shown, Text: e.ports.Text, Similar: similarRows(searcher), Log: e.log.With("role", "web"), Auth: accounts,
 		Purge: &purge.Config{Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Vectors: e.store, Compaction: e.queues.Compaction}})
 	if err != nil {
 		return nil, err
@@ -86,7 +88,7 @@ func apiHandler(e *env) (*http.ServeMux, error) {
 	mux.Handle("GET /receipts", listReceiptsHandler(e.ports.Items))
 	mux.Handle("PATCH /receipts/{image_id}/{receipt_id}", correctReceiptHandler(e.ports.Items, time.Now))
 	if e.ports.BlobHandler != nil {
-		mux.Handle("/blob/", e.ports.BlobHandler)
+		mux.Public("/blob/", e.ports.BlobHandler, "presigned URLs: each carries its own signature bound to key, method, content type and expiry")
 	}
 	return mux, nil
 }
@@ -108,7 +110,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	defer e.Close()
-	mux, err := apiHandler(e)
+	loopback := isLoopback(ln.Addr())
+	if !loopback {
+		on, err := auth.New(e.ports.Items, auth.Options{}).HasUsers(ctx)
+		if err != nil {
+			return err
+		}
+		if !on {
+			return fmt.Errorf("refusing to listen on %s, which other machines can reach, without accounts: add one with `tally user add NAME` (or listen on 127.0.0.1): %w",
+				ln.Addr(), errUsage)
+		}
+	}
+	mux, err := apiHandler(e, !loopback)
 	if err != nil {
 		return err
 	}
@@ -267,4 +280,10 @@ func similarRows(s *pipeline.Searcher) web.Similar {
 		}
 		return out, nil
 	}
+}
+
+// isLoopback reports whether only this machine can reach addr.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

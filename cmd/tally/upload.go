@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/tallyhq/tally/importer"
 	"github.com/tallyhq/tally/internal/config"
 	"github.com/tallyhq/tally/ocrjob"
 	"github.com/tallyhq/tally/upload"
@@ -56,7 +55,7 @@ func runUpload(ctx context.Context, args []string, stdout io.Writer) error {
 		part.Write(data)
 	}
 	mw.Close()
-	client := importer.New(*server)
+	client := newClient(*server)
 	target := "/receipts"
 	if *force {
 		target += "?force=true"
@@ -162,7 +161,7 @@ func runSubmitOCR(ctx context.Context, args []string, stdout io.Writer) error {
 		target += "?force=true"
 	}
 	var acc upload.Accepted
-	if err := importer.New(*server).Call(ctx, http.MethodPost, target, mw.FormDataContentType(), &body, &acc); err != nil {
+	if err := newClient(*server).Call(ctx, http.MethodPost, target, mw.FormDataContentType(), &body, &acc); err != nil {
 		return err
 	}
 	note := ""

@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/tallyhq/tally/importer"
 	"github.com/tallyhq/tally/watch"
 )
 
@@ -36,7 +35,7 @@ func runWatch(ctx context.Context, args []string, _ io.Writer) error {
 // watchConfig is the watched folder's configuration, shared by `tally
 // watch` and `tally serve -watch`.
 func watchConfig(dir, server string, scan, settle time.Duration, log *slog.Logger) watch.Config {
-	return watch.Config{Dir: dir, Client: importer.New(server), Scan: scan, Settle: settle, Log: log.With("role", "watch")}
+	return watch.Config{Dir: dir, Client: newClient(server), Scan: scan, Settle: settle, Log: log.With("role", "watch")}
 }
 
 // watchFlag registers serve's -watch DIR. Its function, called once the

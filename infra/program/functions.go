@@ -206,6 +206,11 @@ func newAPI(ctx *pulumi.Context, c *Config, fn *lambda.Function) (*apigatewayv2.
 			ApiId:    api.ID(),
 			RouteKey: pulumi.String(key),
 			Target:   pulumi.Sprintf("integrations/%s", integ.ID()),
+			// No API Gateway authorizer: the upload function checks the
+			// caller's Bearer token (or session) against the accounts in
+			// the DynamoDB table, the same ones `tally serve` uses, and
+			// refuses everything but /healthz until an account exists.
+			AuthorizationType: pulumi.String("NONE"),
 		}); err != nil {
 			return nil, fmt.Errorf("route %s: %w", key, err)
 		}

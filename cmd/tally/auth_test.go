@@ -301,6 +301,12 @@ func TestUserAndTokenCommands(t *testing.T) {
 	if code, out := cmd("x long enough password\n", "user", "add", "Not A Name"); code != 2 {
 		t.Errorf("a bad name: %d %s", code, out)
 	}
+	if code, out := cmd("", "user", "adopt", "alice"); code != 0 || !strings.Contains(out, "alice now owns 0 images") {
+		t.Errorf("user adopt with nothing to adopt: %d %s", code, out)
+	}
+	if code, out := cmd("", "user", "adopt", "zed"); code != 2 {
+		t.Errorf("user adopt of an unknown user: %d %s", code, out)
+	}
 	if code, out := cmd("", "user", "list"); code != 0 || out != "alice\nbob\n" {
 		t.Errorf("user list: %d %q", code, out)
 	}

@@ -35,7 +35,7 @@ func commands() []command {
 		{"import", "upload every image under a folder (-j parallel), skipping what the server has", runImport},
 		{"watch", "import images dropped into a folder, then move them to .imported/ or .failed/ (-scan)", runWatch},
 		{"redrive", "move dead-letter messages back to their queue (-reason, -max, -dry-run)", runRedrive},
-		{"user", "add a user (password from stdin, or one made and shown once), change a password, list users", runUser},
+		{"user", "add a user (password from stdin, or one made and shown once), change a password (passwd), give them the receipts from before accounts (adopt), list", runUser},
 		{"token", "create (shown once), list or revoke API tokens (-scope read|write) for the CLI and scripts", runToken},
 		{"doctor", "check every port, queue, dead letter, job, lease and vector collection, and the AWS deployment (-functions); print fixes", runDoctor},
 		{"reset-visibility", "make messages stuck in flight in a queue visible again (-older)", runResetVisibility},

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/tallyhq/tally"
 	"github.com/tallyhq/tally/auth"
 	"github.com/tallyhq/tally/importer"
+	"github.com/tallyhq/tally/ownership"
 )
 
 // envToken is the API token the CLI's server clients send.
@@ -37,7 +39,7 @@ func runUser(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) == 0 || (pos[0] != "list" && len(pos) != 2) || (pos[0] == "list" && len(pos) != 1) {
-		return fmt.Errorf("want tally user add NAME | passwd NAME | list: %w", errUsage)
+		return fmt.Errorf("want tally user add NAME | passwd NAME | adopt NAME | list: %w", errUsage)
 	}
 	p, _, err := openFlagged(ctx, cfg)
 	if err != nil {
@@ -52,6 +54,19 @@ func runUser(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintln(stdout, u)
 		}
 		return err
+	case "adopt":
+		if users, err := svc.Users(ctx); err != nil {
+			return err
+		} else if !slices.Contains(users, pos[1]) {
+			return fmt.Errorf("no user %q (tally user list): %w", pos[1], errUsage)
+		}
+		rep, err := ownership.Adopt(ctx, p.Items, pos[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s now owns %d images from before accounts (%d jobs, %d summaries, %d sha256 claims); %d already had an owner\n",
+			pos[1], rep.Images, rep.Jobs, rep.Summaries, rep.Claims, rep.Skipped)
+		return nil
 	case "add", "passwd":
 		pw, generated, err := readPassword()
 		if err != nil {
@@ -75,7 +90,7 @@ func runUser(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown user command %q (want add, passwd or list): %w", pos[0], errUsage)
+	return fmt.Errorf("unknown user command %q (want add, passwd, adopt or list): %w", pos[0], errUsage)
 }
 
 // readPassword takes the first line of stdin when it is not a terminal (a

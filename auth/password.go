@@ -19,7 +19,8 @@ type params struct {
 }
 
 // defaultParams follow OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane):
-// about 30 ms per login here, and within a 128 MB Lambda.
+// tens of milliseconds per login (BENCHMARKS.md, "Accounts"), and within a
+// 128 MB Lambda.
 var (
 	defaultParams = params{memoryKiB: 19 * 1024, time: 2, threads: 1}
 	testParams    = params{memoryKiB: 64, time: 1, threads: 1}

@@ -288,7 +288,7 @@ func (w *Worker) HandleMessages(ctx context.Context, raw []queue.Message) []erro
 				// this run's delta now: look again soon, when the retry
 				// finds the run complete, not after a whole visibility
 				// timeout. (Under Lambda the event source mapping decides.)
-				errs[i] = consumer.RetryAfter(errs[i], HeldRetry)
+				errs[i] = consumer.RetryAfter(errs[i], heldRetry(raw[i].ReceiveCount, w.cfg.LeaseTTL))
 			}
 		}
 	}
@@ -296,8 +296,21 @@ func (w *Worker) HandleMessages(ctx context.Context, raw []queue.Message) []erro
 }
 
 // HeldRetry is how soon a message whose collection another compactor holds
-// comes back.
+// comes back the first time.
 const HeldRetry = 5 * time.Second
+
+// heldRetry doubles HeldRetry with each receive, up to the lease's TTL, so
+// that the retries a message gets before the dead-letter queue outlast the
+// lease of a holder that died (which nobody can take over until it
+// expires): 5 s, 10 s, 20 s, then the TTL. A live holder still finds the
+// first retry quick.
+func heldRetry(receiveCount int, ttl time.Duration) time.Duration {
+	d := HeldRetry
+	for n := 1; n < receiveCount && d < ttl; n++ {
+		d *= 2
+	}
+	return min(max(d, HeldRetry), max(ttl, HeldRetry))
+}
 
 // HandleBatch is the compactor's core: for each message, nil when its run's
 // collections are merged and marked complete (delete it), or why not (leave

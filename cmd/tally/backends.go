@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -110,10 +111,13 @@ func openPorts(ctx context.Context, cfg config.Config) (*ports, error) {
 	}
 	switch u.Scheme {
 	case "sqlite":
-		if p.Queue, err = queuesqlite.Open(ctx, localPath(u.Path)); err != nil {
-			return nil, fmt.Errorf("open queue %s: %w", cfg.QueueURL, err)
+		// Assigned only on success: a nil *Broker in the interface would
+		// not be nil, and Close would dereference it.
+		b, err := queuesqlite.Open(ctx, localPath(u.Path))
+		if err != nil {
+			return nil, fmt.Errorf("open queue %s: %w", cfg.QueueURL, explainOpen(localPath(u.Path), err))
 		}
-		p.CreateQueues = true
+		p.Queue, p.CreateQueues = b, true
 	case "sqs":
 		ac, err := p.awsConfig(ctx, cfg, u)
 		if err != nil {
@@ -152,13 +156,17 @@ func openPorts(ctx context.Context, cfg config.Config) (*ports, error) {
 	}
 	switch u.Scheme {
 	case "sqlite":
-		if p.Items, err = itemssqlite.Open(ctx, localPath(u.Path), items.DefaultIndexes); err != nil {
-			return nil, fmt.Errorf("open items %s: %w", cfg.ItemsURL, err)
+		tbl, err := itemssqlite.Open(ctx, localPath(u.Path), items.DefaultIndexes)
+		if err != nil {
+			return nil, fmt.Errorf("open items %s: %w", cfg.ItemsURL, explainOpen(localPath(u.Path), err))
 		}
+		p.Items = tbl
 		textPath := filepath.Join(filepath.Dir(localPath(u.Path)), "text.db")
-		if p.Text, err = textsqlite.Open(ctx, textPath); err != nil {
-			return nil, fmt.Errorf("open text index %s: %w", textPath, err)
+		text, err := textsqlite.Open(ctx, textPath)
+		if err != nil {
+			return nil, fmt.Errorf("open text index %s: %w", textPath, explainOpen(textPath, err))
 		}
+		p.Text = text
 	case "dynamodb":
 		ac, err := p.awsConfig(ctx, cfg, u)
 		if err != nil {
@@ -308,6 +316,19 @@ func openVectors(ctx context.Context, cfg config.Config, p *ports, log *slog.Log
 		return nil, nil, err
 	}
 	return store, cache, nil
+}
+
+// explainOpen names the likely cause when a database file cannot be
+// opened: SQLite says only "unable to open database file".
+func explainOpen(path string, err error) error {
+	dir := filepath.Dir(path)
+	if f, cerr := os.CreateTemp(dir, ".tally-write-probe-*"); cerr != nil {
+		return fmt.Errorf("%w (the data directory %s cannot be written: %v)", err, dir, cerr)
+	} else {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 func unknownScheme(port, raw string) error {

@@ -68,7 +68,11 @@ func (a *App) search(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var rs []result
-		visible := upload.Visible(r.Context(), a.cfg.Items)
+		ids := make([]string, len(hits))
+		for i, h := range hits {
+			ids[i] = h.ImageID
+		}
+		visible := upload.Visible(r.Context(), a.cfg.Items, ids...)
 		for _, h := range hits {
 			if !visible(h.ImageID) {
 				continue
@@ -89,7 +93,11 @@ func (a *App) search(w http.ResponseWriter, r *http.Request) {
 			data["SimilarError"] = "the similar-rows search is unavailable: " + err.Error()
 		}
 		var rs []result
-		visible := upload.Visible(r.Context(), a.cfg.Items)
+		ids := make([]string, len(rows))
+		for i, s := range rows {
+			ids[i] = s.ImageID
+		}
+		visible := upload.Visible(r.Context(), a.cfg.Items, ids...)
 		for _, s := range rows {
 			if !visible(s.ImageID) {
 				continue

@@ -142,7 +142,11 @@ func searchHandler(s *pipeline.Searcher, t items.Table) http.Handler {
 			return
 		}
 		// Only the user's own records: the index knows no owners.
-		visible := upload.Visible(r.Context(), t)
+		ids := make([]string, len(resp.Results))
+		for i, res := range resp.Results {
+			ids[i], _ = res.Meta["image_id"].(string)
+		}
+		visible := upload.Visible(r.Context(), t, ids...)
 		kept := resp.Results[:0]
 		for _, res := range resp.Results {
 			if id, _ := res.Meta["image_id"].(string); visible(id) {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -61,31 +62,8 @@ func TestWebAppInBrowser(t *testing.T) {
 	_, addr := startServe(t)
 	server := "http://" + addr
 	img := fixtures.Path(t, "sroie", "img", "000.jpg")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.WindowSize(1440, 1000))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 4*waitfor.Stall)
-	defer cancel()
+	ctx, do, shot := newBrowser(t, exe, 1440, 1000, 4*waitfor.Stall)
 	dir := screenshotDir(t)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	shot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	get := func(what string, a chromedp.Action[string]) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, a)
@@ -232,21 +210,7 @@ func TestLoginInBrowser(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusSeeOther
 	})
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.WindowSize(1000, 700))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 2*waitfor.Stall)
-	defer cancel()
-	dir := screenshotDir(t)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	ctx, do, shot := newBrowser(t, exe, 1000, 700, 2*waitfor.Stall)
 	text := func(sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Text(sel))
@@ -254,16 +218,6 @@ func TestLoginInBrowser(t *testing.T) {
 			t.Fatalf("text of %s: %v", sel, err)
 		}
 		return v
-	}
-	shot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 	do("open the dashboard", chromedp.Navigate(server+"/dashboard"), chromedp.WaitVisible(`input[name=password]`))
 	shot("login.png")
@@ -281,4 +235,35 @@ func TestLoginInBrowser(t *testing.T) {
 	shot("dashboard-logged-in.png")
 	do("log out", chromedp.Click(`form.who button`), chromedp.WaitVisible(`input[name=password]`))
 	do("the list after logging out", chromedp.Navigate(server+"/"), chromedp.WaitVisible(`input[name=password]`))
+}
+
+// newBrowser starts Chromium at width×height for the test, closed when it
+// ends, with do (run steps or fail) and shot (a full-page screenshot into
+// screenshotDir).
+func newBrowser(t *testing.T, exe string, width, height int, budget time.Duration) (context.Context, func(string, ...chromedp.Action[chromedp.Void]), func(string)) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.WindowSize(width, height))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	t.Cleanup(func() { cancel(); cancelCtx(); cancelAlloc() })
+	dir := screenshotDir(t)
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	shot := func(name string) {
+		t.Helper()
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ctx, do, shot
 }

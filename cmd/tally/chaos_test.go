@@ -46,7 +46,7 @@ import (
 const (
 	envChaosN         = "TALLY_CHAOS_N"          // uploads of the embedded chaos run (default 12)
 	envChaosMotoN     = "TALLY_CHAOS_MOTO_N"     // receipts of the moto chaos run (default 3)
-	envChaosKillEvery = "TALLY_CHAOS_KILL_EVERY" // kill cadence (default 4s)
+	envChaosKillEvery = "TALLY_CHAOS_KILL_EVERY" // kill cadence (default 2s)
 	envChaosSeed      = "TALLY_CHAOS_SEED"       // seed of the victim choice (default: random, logged)
 )
 
@@ -69,7 +69,7 @@ func killEvery(t testing.TB) time.Duration {
 	t.Helper()
 	s := os.Getenv(envChaosKillEvery)
 	if s == "" {
-		return 4 * time.Second
+		return 2 * time.Second
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
@@ -281,8 +281,14 @@ func embeddedEnv(dataDir string) []string {
 		}
 	}
 	return append(env, config.EnvDataDir+"="+dataDir, config.EnvLog+"=json", config.EnvRenditions+"=false",
-		config.EnvOCREngine+"="+config.OCRTesseract, envRunMain+"=1")
+		config.EnvOCREngine+"="+config.OCRTesseract, config.EnvVisibility+"="+chaosVisibility.String(), envRunMain+"=1")
 }
+
+// chaosVisibility is the chaos runs' visibility timeout: a killed
+// worker's messages come back after it, so the default 2 minutes would
+// make the run wait minutes after each kill; heartbeats every third of it
+// keep the survivors' messages hidden.
+const chaosVisibility = 15 * time.Second
 
 // chaosUpload is one upload of a run: an image for the OCR worker (POST
 // /receipts), or an image with an external OCR result (POST /ocr-results).
@@ -879,7 +885,8 @@ func motoRun(t *testing.T, srv *awstest.Server, receipts, lines int, chaos bool,
 	}
 	var workers []*chaosProc
 	for _, role := range []string{"process", "compact"} {
-		w := newChaosProc(t, role, workerEnv(cfg, filepath.Join(cfg.DataDir, role)), "worker", "-role", role)
+		env := append(workerEnv(cfg, filepath.Join(cfg.DataDir, role)), config.EnvVisibility+"="+chaosVisibility.String())
+		w := newChaosProc(t, role, env, "worker", "-role", role)
 		w.start()
 		workers = append(workers, w)
 	}

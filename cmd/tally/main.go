@@ -146,6 +146,7 @@ func portFlags(fs *flag.FlagSet) *config.Config {
 	fs.StringVar(&c.PaddleDir, "paddle-dir", c.PaddleDir, "directory holding ONNX Runtime and the PaddleOCR models (env "+config.EnvPaddleDir+", default "+config.DefaultPaddleDir()+")")
 	fs.IntVar(&c.OCRThreads, "ocr-threads", c.OCRThreads, "threads each image's OCR may use (env "+config.EnvOCRThreads+", default 1: one image per core)")
 	fs.IntVar(&c.OCRWorkers, "ocr-workers", c.OCRWorkers, "images the OCR worker analyses at once (env "+config.EnvOCRWorkers+", default one per core)")
+	fs.DurationVar(&c.Visibility, "visibility", c.Visibility, "how long a worker keeps received messages hidden; a killed worker's messages return after it (env "+config.EnvVisibility+", default 2m)")
 	fs.BoolVar(&c.Renditions, "renditions", c.Renditions, "make JPEG/WebP/AVIF renditions of images and receipts in the process stage (env "+config.EnvRenditions+")")
 	fs.Func("rendition-sizes", "renditions' long sides in pixels, e.g. 300,600,full (env "+config.EnvRenditionSizes+", default 300,600,1200,full)", func(v string) error {
 		sizes, err := config.ParseRenditionSizes(v)

@@ -153,6 +153,7 @@ func (e *env) worker(name string) (stage, error) {
 			Limits:          imaging.Limits{MaxPixels: e.cfg.MaxPixels},
 			MaxImageBytes:   e.cfg.MaxUploadBytes,
 			MaxReceiveCount: pipeline.MaxReceiveCount,
+			Visibility:      e.cfg.Visibility,
 			Log:             e.log.With("role", "ocr"),
 		})
 		if err != nil {
@@ -184,7 +185,7 @@ func (e *env) worker(name string) (stage, error) {
 			Merchant: resolver, Labels: &labels, Text: e.ports.Text,
 			Items: e.ports.Items, Blob: e.ports.Blob, Assets: e.ports.AssetsBlob, Embedder: e.ports.Embedder, Vectors: e.store,
 			Results: e.queues.OCRResults, DeadLetter: dlq, Compaction: e.queues.Compaction,
-			Renditions: rend, MaxReceiveCount: pipeline.MaxReceiveCount, Log: e.log.With("role", "process"),
+			Renditions: rend, MaxReceiveCount: pipeline.MaxReceiveCount, Visibility: e.cfg.Visibility, Log: e.log.With("role", "process"),
 		})
 		if err != nil {
 			return stage{}, err
@@ -197,6 +198,7 @@ func (e *env) worker(name string) (stage, error) {
 			Cache:           e.cache,
 			Items:           e.ports.Items,
 			MaxReceiveCount: pipeline.MaxReceiveCount,
+			Visibility:      e.cfg.Visibility,
 			Log:             e.log.With("role", "compact"),
 		})
 		if err != nil {

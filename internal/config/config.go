@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/queue"
 )
 
 // Environment variables read by FromEnv. Flags override them.
@@ -41,6 +43,9 @@ const (
 	// EnvOCRThreads is the threads each image's OCR may use.
 	EnvOCRThreads = "TALLY_OCR_THREADS"
 	EnvOCRWorkers = "TALLY_OCR_WORKERS"
+	// EnvVisibility is how long a worker keeps the messages it receives
+	// hidden (a Go duration such as 30s); see Config.Visibility.
+	EnvVisibility = "TALLY_VISIBILITY"
 	EnvMaxUpload  = "TALLY_MAX_UPLOAD_BYTES"
 	EnvMaxPixels  = "TALLY_MAX_PIXELS"
 	EnvRenditions = "TALLY_RENDITIONS"
@@ -147,6 +152,13 @@ type Config struct {
 	// size; nil means the renditions package's defaults (300, 600, 1200
 	// and full). Fewer sizes cost less storage and CPU per receipt.
 	RenditionSizes []int
+	// Visibility is how long the messages a worker receives stay hidden
+	// before another worker may take them; a heartbeat extends it every
+	// third of it while they are worked on. It is what a killed worker's
+	// messages wait before they are tried again, so a shorter one makes
+	// recovery faster at the cost of more heartbeat calls. 0 means each
+	// stage's default (2 minutes); Lambda handlers use the queue's own.
+	Visibility time.Duration
 	// Bad holds environment values that did not parse; Resolve reports them.
 	Bad []string
 }
@@ -168,6 +180,11 @@ func DefaultPaddleDir() string {
 	}
 	return filepath.Join(dir, "tally", "paddle")
 }
+
+// MinVisibility is the shortest Config.Visibility: the heartbeat runs
+// every third of it, and below a few seconds one slow queue call would
+// let a message reappear while it is still being worked on.
+const MinVisibility = 3 * time.Second
 
 // DefaultMaxUploadBytes is the default upload body limit.
 const DefaultMaxUploadBytes = 25 << 20
@@ -240,6 +257,14 @@ func FromEnv() Config {
 			}
 		}
 	}
+	if v := os.Getenv(EnvVisibility); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			c.Bad = append(c.Bad, EnvVisibility+"="+v)
+		} else {
+			c.Visibility = d
+		}
+	}
 	return c
 }
 
@@ -289,7 +314,7 @@ func (c *Config) applySeed(getenv func(string) string) {
 // URL derived from it is unambiguous.
 func (c Config) Resolve() (Config, error) {
 	if len(c.Bad) > 0 {
-		return c, fmt.Errorf("environment: %s: want positive integers (a boolean for %s, sizes such as 300,full for %s): %w", strings.Join(c.Bad, ", "), EnvRenditions, EnvRenditionSizes, tally.ErrInvalidArgument)
+		return c, fmt.Errorf("environment: %s: want positive integers (a boolean for %s, sizes such as 300,full for %s, a duration such as 30s for %s): %w", strings.Join(c.Bad, ", "), EnvRenditions, EnvRenditionSizes, EnvVisibility, tally.ErrInvalidArgument)
 	}
 	for _, n := range c.RenditionSizes {
 		if n < 0 {
@@ -298,6 +323,9 @@ func (c Config) Resolve() (Config, error) {
 	}
 	if c.MaxUploadBytes < 0 || c.MaxPixels < 0 || c.OCRWorkers < 0 {
 		return c, fmt.Errorf("max upload bytes %d, max pixels %d, OCR workers %d: none may be negative: %w", c.MaxUploadBytes, c.MaxPixels, c.OCRWorkers, tally.ErrInvalidArgument)
+	}
+	if c.Visibility < 0 || c.Visibility > 0 && c.Visibility < MinVisibility || c.Visibility > queue.MaxVisibility {
+		return c, fmt.Errorf("visibility %v: want %v to %v (0 for the default): %w", c.Visibility, MinVisibility, queue.MaxVisibility, tally.ErrInvalidArgument)
 	}
 	if c.OCRThreads < 0 {
 		return c, fmt.Errorf("OCR threads %d: may not be negative: %w", c.OCRThreads, tally.ErrInvalidArgument)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tallyhq/tally"
 )
@@ -91,6 +92,9 @@ func TestResolveRejectsBadInput(t *testing.T) {
 		{DataDir: t.TempDir(), VectorMode: "efs"}, // no mount
 		{DataDir: t.TempDir(), EmbedderURL: "hashed"},
 		{DataDir: t.TempDir(), RenditionSizes: []int{300, -1}},
+		{DataDir: t.TempDir(), Visibility: -time.Second},
+		{DataDir: t.TempDir(), Visibility: time.Second},
+		{DataDir: t.TempDir(), Visibility: 13 * time.Hour},
 	} {
 		if _, err := c.Resolve(); !errors.Is(err, tally.ErrInvalidArgument) {
 			t.Errorf("Resolve(%+v) error = %v, want ErrInvalidArgument", c, err)
@@ -232,5 +236,30 @@ func TestBadRenditionSizesFromEnv(t *testing.T) {
 	c, err := FromEnv().Resolve()
 	if err != nil || fmt.Sprint(c.RenditionSizes) != "[300 0]" {
 		t.Fatalf("Resolve with %s=300, full: %v, %v", EnvRenditionSizes, c.RenditionSizes, err)
+	}
+}
+
+func TestVisibilityFromEnv(t *testing.T) {
+	t.Setenv(EnvDataDir, t.TempDir())
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		bad   bool
+	}{
+		{"10s", 10 * time.Second, false},
+		{"2m", 2 * time.Minute, false},
+		{"ten", 0, true},
+		{"0s", 0, true},
+		{"-5s", 0, true},
+		{"1s", 0, true}, // under MinVisibility: heartbeats would race
+	} {
+		t.Setenv(EnvVisibility, tc.value)
+		c, err := FromEnv().Resolve()
+		switch {
+		case tc.bad && !errors.Is(err, tally.ErrInvalidArgument):
+			t.Errorf("%s=%s: error %v, want ErrInvalidArgument", EnvVisibility, tc.value, err)
+		case !tc.bad && (err != nil || c.Visibility != tc.want):
+			t.Errorf("%s=%s: %v, %v; want %v", EnvVisibility, tc.value, c.Visibility, err, tc.want)
+		}
 	}
 }

@@ -49,14 +49,17 @@ func TestKilledCompactorRecovers(t *testing.T) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
 	for _, point := range []string{
-		"segment:before:1", // building the first version
-		"segment:after:3",  // a segment written, its version not published
-		"manifest:after:2", // manifest written, not published
-		"publish:before:1", // at the publishing transaction
-		"publish:after:4",  // some versions published, more pending; nothing marked
-		"mark:after:1",     // one collection of one run marked
-		"mark:after:9",     // some runs complete, others not
-		"gc:after:1",       // during garbage collection
+		"segment:before:1",  // building the first version
+		"segment:after:3",   // a segment written, its version not published
+		"manifest:after:2",  // manifest written, not published
+		"publish:before:1",  // at the publishing transaction
+		"publish:after:4",   // some versions published, more pending; nothing marked
+		"mark:after:1",      // one collection of one run marked
+		"mark:after:9",      // some runs complete, others not
+		"gc:after:1",        // during garbage collection
+		"graph:after:1",     // maintenance: a merge's or a segment's graph written, not published
+		"maintain:before:1", // at a maintenance publish
+		"maintain:after:2",  // maintenance published twice
 	} {
 		// The scenarios mostly wait for a lease to lapse, so they run side
 		// by side whatever -parallel says, a few at a time.
@@ -166,7 +169,7 @@ func (b *bundle) checkHeadSegments(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, si := range m.Segments {
-			for _, k := range []string{si.Key, si.Mask} {
+			for _, k := range []string{si.Key, si.Mask, si.IDs, si.GraphKey} {
 				if k == "" {
 					continue
 				}
@@ -230,6 +233,9 @@ func helperMain() int {
 		Queue: q, Store: store, Cache: cache, Items: kt, Owner: "helper",
 		LeaseTTL: time.Second, Visibility: 500 * time.Millisecond, Wait: time.Second, RescueEvery: -1,
 		Compact: vector.CompactOptions{MaxDeltas: 3},
+		// Maintain at every publish: merges of two segments and graphs
+		// from 4 records, so kills land inside maintenance too.
+		Maintain: vector.MaintainOptions{Fanout: 2, Base: 2, GraphMin: 4},
 		// Collect eagerly so that kills can land in the middle of it.
 		GC:  vector.GCOptions{Keep: 1, Grace: time.Nanosecond},
 		Log: log,
@@ -294,7 +300,10 @@ type killBlob struct {
 
 func (s *killBlob) Put(ctx context.Context, key string, r io.Reader, opts blob.PutOptions) (info blob.Info, err error) {
 	kind := ""
-	if strings.Contains(key, "/segments/") {
+	switch {
+	case strings.HasSuffix(key, "-graph.seg"):
+		kind = "graph"
+	case strings.Contains(key, "/segments/"):
 		kind = "segment"
 	}
 	s.k.around(kind, func() { info, err = s.Store.Put(ctx, key, r, opts) })
@@ -327,6 +336,11 @@ func (t *killTable) TransactWrite(ctx context.Context, writes []items.Write) (er
 	for _, w := range writes {
 		if w.Kind == items.WritePut && w.Item[items.AttrType] == "VECTOR_HEAD" {
 			kind = "publish"
+			if len(writes) == 2 {
+				// The fence and the head alone: maintenance, which
+				// marks no delta applied.
+				kind = "maintain"
+			}
 		}
 	}
 	t.k.around(kind, func() { err = t.Table.TransactWrite(ctx, writes) })

@@ -62,6 +62,9 @@ const (
 	DefaultVisibility   = 2 * time.Minute
 	DefaultRescueEvery  = time.Minute
 	DefaultRescueAfter  = 15 * time.Minute
+	// DefaultMaintainEvery is how often Run looks for maintenance that
+	// no publish of its own asked for (work another compactor left).
+	DefaultMaintainEvery = time.Minute
 )
 
 // LeaseSuffix is appended to a collection's name to name its compaction
@@ -123,6 +126,13 @@ type Config struct {
 	// keeps 4 versions and a 10 minute grace period by default).
 	Compact vector.CompactOptions
 	GC      vector.GCOptions
+	// Maintain tunes the vector store's maintenance (tiered merges and
+	// graph builds; its Lock is the worker's own). Run maintains in the
+	// background, after each publish and every MaintainEvery (default a
+	// minute; negative turns maintenance off); HandleMessages, the Lambda
+	// handler, maintains after the batch within the invocation's deadline.
+	Maintain      vector.MaintainOptions
+	MaintainEvery time.Duration
 	// RescueEvery is how often Run looks for stale pending runs (negative
 	// disables); RescueAfter is how old a pending run must be.
 	RescueEvery time.Duration
@@ -187,6 +197,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.RescueEvery == 0 {
 		cfg.RescueEvery = DefaultRescueEvery
 	}
+	if cfg.MaintainEvery == 0 {
+		cfg.MaintainEvery = DefaultMaintainEvery
+	}
 	if cfg.RescueAfter == 0 {
 		cfg.RescueAfter = DefaultRescueAfter
 	}
@@ -234,7 +247,73 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("compactor started", "queue", w.cfg.Queue.Name(), "collections", w.cfg.Collections)
 	defer w.log.Info("compactor stopped")
-	return c.Run(ctx, w.HandleMessages)
+	if w.cfg.MaintainEvery < 0 {
+		return c.Run(ctx, w.handle)
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	kick := make(chan struct{}, 1)
+	wg.Go(func() { w.maintainLoop(mctx, kick) })
+	defer wg.Wait()
+	defer cancel()
+	return c.Run(ctx, func(ctx context.Context, raw []queue.Message) []error {
+		errs, published := w.handleMessages(ctx, raw)
+		if published {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+		return errs
+	})
+}
+
+// handle is HandleMessages without maintenance.
+func (w *Worker) handle(ctx context.Context, raw []queue.Message) []error {
+	errs, _ := w.handleMessages(ctx, raw)
+	return errs
+}
+
+// maintainLoop maintains every collection after each kick (a publish) and
+// every MaintainEvery, one collection at a time, until ctx ends. The heavy
+// work holds no lease, so compaction goes on beside it.
+func (w *Worker) maintainLoop(ctx context.Context, kick <-chan struct{}) {
+	tick := time.NewTicker(w.cfg.MaintainEvery)
+	defer tick.Stop()
+	for {
+		for _, coll := range w.cfg.Collections {
+			w.maintain(ctx, coll)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// maintain runs the store's maintenance of coll, taking the collection's
+// compaction lease only for each publish (under an owner of its own, so it
+// never shares this worker's compaction tenure), and logs the outcome.
+func (w *Worker) maintain(ctx context.Context, coll string) {
+	opts := w.cfg.Maintain
+	opts.Lock = func(ctx context.Context) (*lease.Lease, error) {
+		return lease.Acquire(ctx, w.cfg.Items, coll+LeaseSuffix, w.cfg.Owner+"/maintain", w.cfg.LeaseTTL, lease.Options{})
+	}
+	if opts.Mirror == "" {
+		opts.Mirror = w.cfg.Compact.Mirror
+	}
+	start := time.Now()
+	res, err := w.cfg.Store.Maintain(ctx, coll, w.cfg.Cache, opts)
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("vector maintenance failed; it is tried again later", "collection", coll, "err", err)
+	}
+	if res.Merges+res.Rewrites+res.Graphs > 0 {
+		w.log.Info("vector maintenance", "collection", coll, "version", res.Version, "segments", res.Segments,
+			"merges", res.Merges, "merged", res.Merged, "rewrites", res.Rewrites, "graphs", res.Graphs,
+			"dropped", res.Dropped, "took", time.Since(start).Round(time.Millisecond))
+	}
 }
 
 // rescuer returns the consumer's Idle hook for one Run: it rescues stale
@@ -266,8 +345,31 @@ func (w *Worker) rescuer() func(context.Context) time.Duration {
 // hands the messages that decode to HandleBatch; the caller deletes what
 // succeeded and leaves the rest for a retry and, if they keep failing, the
 // dead-letter queue.
+//
+// As the Lambda handler it then maintains the collections it published,
+// leaving a fifth of the time to the deadline unused (a step cut short is
+// simply done again later).
 func (w *Worker) HandleMessages(ctx context.Context, raw []queue.Message) []error {
-	errs := make([]error, len(raw))
+	errs, published := w.handleMessages(ctx, raw)
+	if !published || w.cfg.MaintainEvery < 0 {
+		return errs
+	}
+	mctx := ctx
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		mctx, cancel = context.WithDeadline(ctx, d.Add(-time.Until(d)/5))
+		defer cancel()
+	}
+	for _, coll := range w.cfg.Collections {
+		w.maintain(mctx, coll)
+	}
+	return errs
+}
+
+// handleMessages decodes and handles raw; published reports whether a
+// version was published.
+func (w *Worker) handleMessages(ctx context.Context, raw []queue.Message) (errs []error, published bool) {
+	errs = make([]error, len(raw))
 	var good []Message
 	var goodIdx []int
 	for i, m := range raw {
@@ -280,7 +382,8 @@ func (w *Worker) HandleMessages(ctx context.Context, raw []queue.Message) []erro
 		goodIdx = append(goodIdx, i)
 	}
 	if len(good) > 0 {
-		berrs := w.HandleBatch(ctx, good)
+		berrs, pub := w.handleBatch(ctx, good)
+		published = pub
 		for j, i := range goodIdx {
 			errs[i] = berrs[j]
 			if errors.Is(errs[i], lease.ErrHeld) {
@@ -292,7 +395,7 @@ func (w *Worker) HandleMessages(ctx context.Context, raw []queue.Message) []erro
 			}
 		}
 	}
-	return errs
+	return errs, published
 }
 
 // HeldRetry is how soon a message whose collection another compactor holds
@@ -326,7 +429,12 @@ func heldRetry(receiveCount int, ttl time.Duration) time.Duration {
 // (Run here; the Lambda host maps failures to batchItemFailures) and keeps
 // their visibility extended while it runs.
 func (w *Worker) HandleBatch(ctx context.Context, msgs []Message) []error {
-	errs := make([]error, len(msgs))
+	errs, _ := w.handleBatch(ctx, msgs)
+	return errs
+}
+
+func (w *Worker) handleBatch(ctx context.Context, msgs []Message) (errs []error, published bool) {
+	errs = make([]error, len(msgs))
 	var colls []string
 	seen := map[string]bool{}
 	for i, m := range msgs {
@@ -379,11 +487,12 @@ func (w *Worker) HandleBatch(ctx context.Context, msgs []Message) []error {
 
 	for _, t := range tenures {
 		if t != nil {
+			published = published || t.published
 			wg.Go(func() { w.finish(ctx, t) })
 		}
 	}
 	wg.Wait()
-	return errs
+	return errs, published
 }
 
 func (w *Worker) validate(m Message) error {

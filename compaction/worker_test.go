@@ -91,7 +91,9 @@ func TestConcurrentWorkers(t *testing.T) {
 			for i := range workers {
 				cfg := b.config(t, fmt.Sprintf("w%d", i))
 				cfg.MaxBatch = 7 // small batches: more contention
-				cfg.Compact = vector.CompactOptions{MaxDeltas: 5, MaxSmall: 3, SmallSegment: 40}
+				cfg.Compact = vector.CompactOptions{MaxDeltas: 5}
+				// Maintenance merges and builds graphs beside the contended compaction.
+				cfg.Maintain = vector.MaintainOptions{Fanout: 3, Base: 10, GraphMin: 40}
 				ws = append(ws, b.worker(t, cfg))
 			}
 			stop := start(t, ws...)

@@ -13,7 +13,6 @@ import (
 	"github.com/tallyhq/tally/blob"
 	"github.com/tallyhq/tally/items"
 	"github.com/tallyhq/tally/lease"
-	"github.com/tallyhq/tally/vector/ann"
 	"github.com/tallyhq/tally/vector/segment"
 )
 
@@ -22,16 +21,6 @@ type CompactOptions struct {
 	// MaxDeltas is how many deltas one version merges (at most
 	// MaxDeltasPerVersion: the publish transaction marks each applied).
 	MaxDeltas int
-	// GraphMin is the size from which a new segment gets an ANN graph;
-	// smaller segments are scanned exactly. Default 5000.
-	GraphMin int
-	// SmallSegment is the live-record count under which a segment counts as
-	// small; when more than MaxSmall segments are small they are merged into
-	// one. Defaults 50,000 and 8.
-	SmallSegment int
-	MaxSmall     int
-	// Graph tunes ANN construction.
-	Graph ann.Params
 	// Mirror, when set, is a directory (a shared file system such as EFS)
 	// that receives a copy of every new segment, for readers in the efs
 	// modes.
@@ -46,15 +35,6 @@ func (o CompactOptions) withDefaults() CompactOptions {
 	if o.MaxDeltas <= 0 || o.MaxDeltas > MaxDeltasPerVersion {
 		o.MaxDeltas = MaxDeltasPerVersion
 	}
-	if o.GraphMin <= 0 {
-		o.GraphMin = 5000
-	}
-	if o.SmallSegment <= 0 {
-		o.SmallSegment = 50_000
-	}
-	if o.MaxSmall <= 0 {
-		o.MaxSmall = 8
-	}
 	return o
 }
 
@@ -68,7 +48,6 @@ type CompactResult struct {
 	Deletes    int     // tombstones applied
 	Records    int     // live records in Version
 	Segments   int
-	Merged     int // small segments merged into one
 	// Quarantined lists deltas set aside because their segment was
 	// unreadable.
 	Quarantined []Delta
@@ -149,48 +128,14 @@ func (s *Store) Compact(ctx context.Context, coll string, l *lease.Lease, cache 
 	}
 
 	next := h.Version + 1
-	tag := fmt.Sprintf("v%010d-%s", next, nonce())
+	w := s.newSegWriter(coll, next, opts.Mirror)
 	var newSegs []SegmentInfo
-	written := 0
-	writeSeg := func(recs []segment.Record, tombs []string, suffix string) (SegmentInfo, error) {
-		var graph []byte
-		if len(recs) >= opts.GraphMin {
-			flat := make([]float32, 0, len(recs)*s.dims)
-			for _, r := range recs {
-				flat = append(flat, r.Vector...)
-			}
-			g, err := ann.Build(ctx, flat, s.dims, opts.Graph)
-			if err != nil {
-				return SegmentInfo{}, fmt.Errorf("build graph: %w", err)
-			}
-			graph = g.MarshalBinary()
-		}
-		var buf bytes.Buffer
-		// Size the buffer up front: growing it by doubling touches (and
-		// clears) every page several times, which dominated merge time.
-		buf.Grow(segmentSizeHint(s.dims, recs, tombs) + len(graph))
-		if _, err := segment.Write(&buf, s.dims, recs, tombs, segment.BuildOptions{Graph: graph}); err != nil {
-			return SegmentInfo{}, err
-		}
-		written++
-		key := s.segmentBlobKey(coll, fmt.Sprintf("%s-%d%s", tag, written, suffix))
-		size := int64(buf.Len())
-		data := buf.Bytes()
-		if _, err := s.blob.Put(ctx, key, bytes.NewReader(data), blob.PutOptions{ContentType: segmentContentType}); err != nil {
-			return SegmentInfo{}, fmt.Errorf("write segment %s: %w", key, err)
-		}
-		if opts.Mirror != "" {
-			if err := mirrorWrite(opts.Mirror, key, data); err != nil {
-				s.log.Warn("mirror segment", "key", key, "err", err)
-			}
-		}
-		return SegmentInfo{Key: key, Count: len(recs), Bytes: size, Graph: graph != nil}, nil
-	}
 
-	// Mask ids of older segments that these deltas replaced or deleted.
+	// Mask ids of older segments that these deltas replaced or deleted,
+	// reading each segment's id sidecar, not its vectors.
 	touched := touchedIDs(latest, deleted)
 	for _, si := range m.Segments {
-		seg, err := cache.c.get(ctx, si.Key)
+		ids, err := cache.ids(ctx, si)
 		if err != nil {
 			return res, fmt.Errorf("compact %s: %w", coll, err)
 		}
@@ -204,20 +149,21 @@ func (s *Store) Compact(ctx context.Context, coll string, l *lease.Lease, cache 
 		}
 		added := 0
 		for _, id := range touched {
-			if _, ok := seg.Lookup(id); ok && (mask == nil || !mask.Deletes(id)) {
+			if ids.has(id) && (mask == nil || !mask.Deletes(id)) {
 				masked = append(masked, id)
 				added++
 			}
 		}
 		if added > 0 {
 			sort.Strings(masked)
-			mi, err := writeSeg(nil, masked, "-mask")
-			if err != nil {
+			if si.Mask, err = w.mask(ctx, masked); err != nil {
 				return res, fmt.Errorf("compact %s: %w", coll, err)
 			}
-			si.Mask, si.Masked = mi.Key, len(masked)
+			si.Masked = len(masked)
 		}
-		newSegs = append(newSegs, si)
+		if si.Live() > 0 {
+			newSegs = append(newSegs, si)
+		}
 	}
 	if len(latest) > 0 {
 		ids := make([]string, 0, len(latest))
@@ -229,80 +175,20 @@ func (s *Store) Compact(ctx context.Context, coll string, l *lease.Lease, cache 
 		for i, id := range ids {
 			recs[i] = latest[id]
 		}
-		si, err := writeSeg(recs, nil, "")
+		// No graph here: building one takes minutes at scale, and the
+		// publish must not wait for it. Maintain adds it afterwards;
+		// until then the segment is searched exactly.
+		si, _, err := w.segment(ctx, recs)
 		if err != nil {
 			return res, fmt.Errorf("compact %s: %w", coll, err)
 		}
 		newSegs = append(newSegs, si)
 	}
-	// Drop segments with nothing live; merge small or mostly dead ones.
-	kept := newSegs[:0]
-	for _, si := range newSegs {
-		if si.Live() > 0 {
-			kept = append(kept, si)
-		}
-	}
-	newSegs = kept
-	var small, rest []SegmentInfo
-	for _, si := range newSegs {
-		if si.Live() < opts.SmallSegment || si.Masked*2 > si.Count {
-			small = append(small, si)
-		} else {
-			rest = append(rest, si)
-		}
-	}
-	if len(small) > opts.MaxSmall {
-		var recs []segment.Record
-		for _, si := range small {
-			seg, err := cache.c.get(ctx, si.Key)
-			if err != nil {
-				return res, fmt.Errorf("compact %s: %w", coll, err)
-			}
-			mask, err := cache.mask(ctx, si)
-			if err != nil {
-				return res, fmt.Errorf("compact %s: %w", coll, err)
-			}
-			for i := range seg.Len() {
-				if mask != nil && mask.Deletes(seg.ID(i)) {
-					continue
-				}
-				recs = append(recs, seg.Record(i))
-			}
-		}
-		sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
-		si, err := writeSeg(recs, nil, "")
-		if err != nil {
-			return res, fmt.Errorf("compact %s: %w", coll, err)
-		}
-		res.Merged = len(small)
-		newSegs = append(rest, si)
-	}
 
-	nm := Manifest{Format: 1, Collection: coll, Version: next, Dims: s.dims, CreatedAt: s.now().UTC(), LeaseEpoch: l.Epoch(), Previous: h.Manifest, Segments: newSegs}
-	for _, si := range newSegs {
-		nm.Records += si.Live()
-	}
-	mb, err := json.MarshalIndent(nm, "", "  ")
+	nm, writes, err := s.nextVersion(ctx, w, h, l, newSegs)
 	if err != nil {
-		return res, fmt.Errorf("compact %s: encode manifest: %w", coll, err)
+		return res, fmt.Errorf("compact %s: %w", coll, err)
 	}
-	mkey := s.manifestBlobKey(coll, next, tag[len(fmt.Sprintf("v%010d-", next)):])
-	if _, err := s.blob.PutIfAbsent(ctx, mkey, bytes.NewReader(mb), blob.PutOptions{ContentType: "application/json"}); err != nil {
-		return res, fmt.Errorf("compact %s: write manifest: %w", coll, err)
-	}
-
-	// Publish: one transaction, fenced by the lease.
-	hk := headKey(coll)
-	headCond := items.Cond{Expr: "#v = :prev", Names: map[string]string{"#v": "version"}, Values: map[string]any{":prev": h.Version}}
-	if h.Version == 0 {
-		headCond = items.Cond{Expr: "attribute_not_exists(PK)"}
-	}
-	headItem := items.Item{
-		"PK": hk.PK, "SK": hk.SK, "TYPE": typeHead, "collection": coll,
-		"version": next, "manifest": mkey, "records": nm.Records,
-		"published_at": nm.CreatedAt.Format(time.RFC3339Nano), "lease_epoch": l.Epoch(),
-	}
-	writes := []items.Write{l.Fence(), items.PutWrite(headItem, headCond)}
 	for _, d := range pending {
 		writes = append(writes, items.UpdateWrite(deltaKey(coll, d.Seq), "SET #av = :v", items.Cond{
 			Expr:   "attribute_exists(PK) AND attribute_not_exists(#av)",
@@ -324,7 +210,7 @@ func (s *Store) Compact(ctx context.Context, coll string, l *lease.Lease, cache 
 		pending[i].AppliedVersion = next
 	}
 	res.Version, res.Published, res.Deltas = next, true, pending
-	res.Records, res.Segments = nm.Records, len(newSegs)
+	res.Records, res.Segments = nm.Records, len(nm.Segments)
 	s.log.Info("vector version published", "collection", coll, "version", next, "deltas", len(pending),
 		"upserts", res.Upserts, "deletes", res.Deletes, "records", res.Records, "segments", res.Segments)
 	return res, nil
@@ -339,6 +225,150 @@ func touchedIDs(latest map[string]segment.Record, deleted map[string]bool) []str
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// segWriter writes one new version's files under fresh names (the version
+// number and a nonce), so an abandoned attempt never collides with the
+// next one.
+type segWriter struct {
+	s       *Store
+	coll    string
+	version int64
+	nonce   string
+	mirror  string
+	written int
+}
+
+func (s *Store) newSegWriter(coll string, version int64, mirror string) *segWriter {
+	return &segWriter{s: s, coll: coll, version: version, nonce: nonce(), mirror: mirror}
+}
+
+// put stores one encoded segment file under the next name with suffix.
+func (w *segWriter) put(ctx context.Context, data []byte, suffix string) (string, error) {
+	w.written++
+	key := w.s.segmentBlobKey(w.coll, fmt.Sprintf("v%010d-%s-%d%s", w.version, w.nonce, w.written, suffix))
+	if _, err := w.s.blob.Put(ctx, key, bytes.NewReader(data), blob.PutOptions{ContentType: segmentContentType}); err != nil {
+		return "", fmt.Errorf("write segment %s: %w", key, err)
+	}
+	if w.mirror != "" {
+		if err := mirrorWrite(w.mirror, key, data); err != nil {
+			w.s.log.Warn("mirror segment", "key", key, "err", err)
+		}
+	}
+	return key, nil
+}
+
+// encode writes one segment file to memory, its buffer sized up front:
+// growing it by doubling touches (and clears) every page several times,
+// which dominated merge time.
+func (w *segWriter) encode(recs []segment.Record, tombs []string, graph []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(segmentSizeHint(w.s.dims, recs, tombs) + len(graph))
+	if _, err := segment.Write(&buf, w.s.dims, recs, tombs, segment.BuildOptions{Graph: graph}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// segment writes recs (in their order, which a graph's indices follow)
+// as a new segment with its id sidecar, and returns the segment's bytes
+// too, for a graph build over its vectors.
+func (w *segWriter) segment(ctx context.Context, recs []segment.Record) (SegmentInfo, []byte, error) {
+	data, err := w.encode(recs, nil, nil)
+	if err != nil {
+		return SegmentInfo{}, nil, err
+	}
+	key, err := w.put(ctx, data, "")
+	if err != nil {
+		return SegmentInfo{}, nil, err
+	}
+	si := SegmentInfo{Key: key, Count: len(recs), Bytes: int64(len(data))}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	sort.Strings(ids)
+	idData, err := w.encode(nil, ids, nil)
+	if err != nil {
+		return SegmentInfo{}, nil, err
+	}
+	if si.IDs, err = w.put(ctx, idData, "-ids"); err != nil {
+		return SegmentInfo{}, nil, err
+	}
+	si.IDsBytes = int64(len(idData))
+	return si, data, nil
+}
+
+// mask writes a delete-only segment of ids (sorted, unique).
+func (w *segWriter) mask(ctx context.Context, ids []string) (string, error) {
+	data, err := w.encode(nil, ids, nil)
+	if err != nil {
+		return "", err
+	}
+	return w.put(ctx, data, "-mask")
+}
+
+// graph writes a graph-only segment: no records, the graph's bytes in its
+// checksummed graph section, so it is fetched, verified and cached like
+// any other segment.
+func (w *segWriter) graph(ctx context.Context, graph []byte) (string, error) {
+	data, err := w.encode(nil, nil, graph)
+	if err != nil {
+		return "", err
+	}
+	return w.put(ctx, data, "-graph")
+}
+
+// nextVersion writes the manifest of the version after h made of segs, and
+// returns it with the start of its publish transaction: the lease's fence
+// and the head's move from h (compare-and-swap).
+func (s *Store) nextVersion(ctx context.Context, w *segWriter, h head, l *lease.Lease, segs []SegmentInfo) (Manifest, []items.Write, error) {
+	nm := Manifest{Format: 1, Collection: w.coll, Version: w.version, Dims: s.dims, CreatedAt: s.now().UTC(), LeaseEpoch: l.Epoch(), Previous: h.Manifest, Segments: segs}
+	for _, si := range segs {
+		nm.Records += si.Live()
+	}
+	mb, err := json.MarshalIndent(nm, "", "  ")
+	if err != nil {
+		return nm, nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	mkey := s.manifestBlobKey(w.coll, w.version, w.nonce)
+	if _, err := s.blob.PutIfAbsent(ctx, mkey, bytes.NewReader(mb), blob.PutOptions{ContentType: "application/json"}); err != nil {
+		return nm, nil, fmt.Errorf("write manifest: %w", err)
+	}
+	hk := headKey(w.coll)
+	headCond := items.Cond{Expr: "#v = :prev", Names: map[string]string{"#v": "version"}, Values: map[string]any{":prev": h.Version}}
+	if h.Version == 0 {
+		headCond = items.Cond{Expr: "attribute_not_exists(PK)"}
+	}
+	headItem := items.Item{
+		"PK": hk.PK, "SK": hk.SK, "TYPE": typeHead, "collection": w.coll,
+		"version": w.version, "manifest": mkey, "records": nm.Records,
+		"published_at": nm.CreatedAt.Format(time.RFC3339Nano), "lease_epoch": l.Epoch(),
+	}
+	return nm, []items.Write{l.Fence(), items.PutWrite(headItem, headCond)}, nil
+}
+
+// idSet answers whether a segment holds an id: from its id sidecar, or
+// from the segment itself when it was written before sidecars.
+type idSet struct{ sidecar, seg *segment.Segment }
+
+func (s idSet) has(id string) bool {
+	if s.sidecar != nil {
+		return s.sidecar.Deletes(id)
+	}
+	_, ok := s.seg.Lookup(id)
+	return ok
+}
+
+// ids opens what answers for the segment's ids: its sidecar when it has
+// one (a few bytes per id), else the whole segment.
+func (c *Cache) ids(ctx context.Context, si SegmentInfo) (idSet, error) {
+	if si.IDs != "" {
+		sc, err := c.c.get(ctx, si.IDs)
+		return idSet{sidecar: sc}, err
+	}
+	seg, err := c.c.get(ctx, si.Key)
+	return idSet{seg: seg}, err
 }
 
 // mask opens the segment's mask (the ids of it no longer live), or returns

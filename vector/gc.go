@@ -67,9 +67,8 @@ func (s *Store) GC(ctx context.Context, coll string, opts GCOptions) (GCResult, 
 		res.KeptVersions = append(res.KeptVersions, m.Version)
 		oldest = m.Version
 		for _, si := range m.Segments {
-			referenced[si.Key] = true
-			if si.Mask != "" {
-				referenced[si.Mask] = true
+			for _, f := range si.files() {
+				referenced[f] = true
 			}
 		}
 		key = m.Previous

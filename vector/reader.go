@@ -264,11 +264,16 @@ func (r *Reader) Refresh(ctx context.Context) error {
 		if p.mask, err = r.cache.mask(ctx, si); err != nil {
 			return fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
 		}
-		if si.Graph {
-			if g, ok := graphs[si.Key]; ok {
-				p.graph = g
-			} else if p.graph, err = ann.Load(seg.Graph(), seg.Len()); err != nil {
-				return fmt.Errorf("refresh %s: graph of %s: %w", r.coll, si.Key, err)
+		if g, ok := graphs[si.Key]; ok {
+			p.graph = g
+		} else if si.HasGraph() {
+			// A graph is only a speed-up: one that cannot be read leaves
+			// the segment searched exactly, reported, not failed.
+			if p.graph, err = r.cache.graph(ctx, si, seg); err != nil {
+				if !errors.Is(err, segment.ErrCorrupt) && !errors.Is(err, tally.ErrNotFound) && !errors.Is(err, ann.ErrInvalid) {
+					return fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
+				}
+				v.problems = append(v.problems, fmt.Sprintf("graph of %s: %v (searched exactly)", si.Key, err))
 			}
 		}
 		v.parts = append(v.parts, p)

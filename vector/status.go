@@ -52,10 +52,7 @@ func (s *Store) Status(ctx context.Context, coll string) (Status, error) {
 	}
 	st.Version, st.Segments, st.Records = m.Version, len(m.Segments), m.Records
 	for _, si := range m.Segments {
-		for _, key := range []string{si.Key, si.Mask} {
-			if key == "" {
-				continue
-			}
+		for _, key := range si.files() {
 			if _, err := s.blob.Head(ctx, key); errors.Is(err, tally.ErrNotFound) {
 				st.Missing = append(st.Missing, key)
 			} else if err != nil {

@@ -135,13 +135,24 @@ type Manifest struct {
 	Segments []SegmentInfo `json:"segments"`
 }
 
-// SegmentInfo names one segment of a version and the ids of it that later
-// writes replaced or deleted (its mask).
+// SegmentInfo names one segment of a version, its sidecars, and the ids of
+// it that later writes replaced or deleted (its mask).
 type SegmentInfo struct {
 	Key   string `json:"key"`
 	Count int    `json:"count"`
 	Bytes int64  `json:"bytes"`
-	Graph bool   `json:"graph,omitempty"`
+	// Graph says the ANN graph is inside the segment file (versions written
+	// before graphs moved off the publish path).
+	Graph bool `json:"graph,omitempty"`
+	// GraphKey, when set, is a graph-only segment holding this segment's
+	// ANN graph. Maintenance adds it after the segment was published, so
+	// no publish waits for a graph build.
+	GraphKey string `json:"graph_key,omitempty"`
+	// IDs, when set, is an id-only segment (the segment's ids as sorted
+	// tombstones), so a compactor can tell which ids a delta replaces
+	// without fetching the vectors. IDsBytes is its size.
+	IDs      string `json:"ids,omitempty"`
+	IDsBytes int64  `json:"ids_bytes,omitempty"`
 	// Mask, when set, is a delete-only segment listing this segment's ids
 	// that are no longer live.
 	Mask   string `json:"mask,omitempty"`
@@ -150,6 +161,20 @@ type SegmentInfo struct {
 
 // Live is the number of live records in the segment.
 func (si SegmentInfo) Live() int { return si.Count - si.Masked }
+
+// HasGraph reports whether searches of the segment can use an ANN graph.
+func (si SegmentInfo) HasGraph() bool { return si.Graph || si.GraphKey != "" }
+
+// files are the blob keys the segment needs: itself and its sidecars.
+func (si SegmentInfo) files() []string {
+	out := []string{si.Key}
+	for _, k := range []string{si.Mask, si.IDs, si.GraphKey} {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 // head is the collection's pointer to its current version.
 type head struct {
@@ -172,6 +197,19 @@ func (s *Store) readHead(ctx context.Context, coll string) (head, error) {
 		return head{}, fmt.Errorf("read head of %s: malformed head item %v: %w", coll, it, ErrCorruptState)
 	}
 	return head{Version: v, Manifest: key}, nil
+}
+
+// Manifest returns the collection's head version: its segments, their
+// sidecars and masks (an empty version 0 before the first publish).
+func (s *Store) Manifest(ctx context.Context, coll string) (*Manifest, error) {
+	if err := ValidateCollection(coll); err != nil {
+		return nil, err
+	}
+	h, err := s.readHead(ctx, coll)
+	if err != nil {
+		return nil, err
+	}
+	return s.loadManifest(ctx, coll, h)
 }
 
 // ErrCorruptState means a stored manifest or pointer is malformed; the store

@@ -86,7 +86,7 @@ func (b *bundle) compact(t *testing.T, coll string) vector.CompactResult {
 		t.Fatal(err)
 	}
 	defer l.Release(b.ctx)
-	res, err := b.store.Compact(b.ctx, coll, l, b.cache, vector.CompactOptions{GraphMin: 50})
+	res, err := b.store.Compact(b.ctx, coll, l, b.cache, vector.CompactOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +402,7 @@ func TestConcurrentCompactors(t *testing.T) {
 							t.Error(err)
 							return
 						}
-						res, err := b.store.Compact(b.ctx, "lines", l, cache, vector.CompactOptions{MaxDeltas: 7, MaxSmall: 3, SmallSegment: 100, GraphMin: 100})
+						res, err := b.store.Compact(b.ctx, "lines", l, cache, vector.CompactOptions{MaxDeltas: 7})
 						l.Release(b.ctx)
 						if err != nil {
 							t.Error(err)

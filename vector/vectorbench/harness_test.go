@@ -278,7 +278,7 @@ func (f *fixture) merge(tb testing.TB) {
 			os.RemoveAll(filepath.Join(f.dir, "cache-merge"))
 		}()
 		var res vector.CompactResult
-		f.mergeDur, f.mergeVersions, res, err = f.compactAll(collMerge, cache, vector.CompactOptions{GraphMin: 1 << 30})
+		f.mergeDur, f.mergeVersions, res, err = f.compactAll(collMerge, cache, vector.CompactOptions{})
 		if err != nil {
 			return err
 		}

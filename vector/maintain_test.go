@@ -1,0 +1,372 @@
+package vector_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tallyhq/tally"
+	"github.com/tallyhq/tally/blob"
+	"github.com/tallyhq/tally/internal/waitfor"
+	"github.com/tallyhq/tally/lease"
+	"github.com/tallyhq/tally/vector"
+)
+
+// small maintenance options: tiers of 20·4^t records, graphs from 50.
+func maintainOpts(b *bundle, coll string) vector.MaintainOptions {
+	return vector.MaintainOptions{
+		Fanout: 4, Base: 20, GraphMin: 50,
+		Lock: func(ctx context.Context) (*lease.Lease, error) {
+			return lease.Acquire(ctx, b.items, coll+"#compaction", "maintainer", time.Minute, lease.Options{})
+		},
+	}
+}
+
+// writeRuns writes runs deltas of per records each (ids run-i), compacting
+// after each, so every run becomes a segment of its own.
+func writeRuns(t *testing.T, b *bundle, coll string, from, runs, per int) {
+	t.Helper()
+	for run := from; run < from+runs; run++ {
+		var recs []vector.Record
+		for i := range per {
+			recs = append(recs, rec(fmt.Sprintf("r%03d-%03d", run, i), uint64(run*1000+i)))
+		}
+		if _, err := b.store.WriteDelta(b.ctx, coll, fmt.Sprintf("run-%03d", run), recs, nil); err != nil {
+			t.Fatal(err)
+		}
+		b.compact(t, coll)
+	}
+}
+
+func (b *bundle) manifest(t *testing.T, coll string) *vector.Manifest {
+	t.Helper()
+	m, err := b.store.Manifest(b.ctx, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (b *bundle) maintain(t *testing.T, coll string, opts vector.MaintainOptions) vector.MaintainResult {
+	t.Helper()
+	res, err := b.store.Maintain(b.ctx, coll, b.cache, opts)
+	if err != nil {
+		t.Fatalf("maintain: %v", err)
+	}
+	return res
+}
+
+// checkSearchExact fails unless searching r for each of the given seeds'
+// vectors finds that record first (it is live, so it must be found,
+// through a graph or a scan).
+func checkSearchFinds(t *testing.T, r *vector.Reader, want map[string]float64) {
+	t.Helper()
+	n := 0
+	for id, seed := range want {
+		if n++; n > 40 {
+			break
+		}
+		hits, err := r.Search(context.Background(), vec(uint64(seed)), vector.SearchOptions{K: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) != 1 || hits[0].ID != id {
+			t.Errorf("search for %s's own vector found %+v", id, hits)
+		}
+	}
+}
+
+func TestMaintainMergesTiersAndAddsGraphs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	writeRuns(t, b, "lines", 0, 40, 10)
+	before := b.manifest(t, "lines")
+	if len(before.Segments) != 40 {
+		t.Fatalf("compaction alone left %d segments, want one per run (40)", len(before.Segments))
+	}
+	for _, si := range before.Segments {
+		if si.HasGraph() || si.IDs == "" {
+			t.Fatalf("a compacted segment: %+v; want an id sidecar and no graph (graphs are maintenance's)", si)
+		}
+	}
+	want := live(t, b.reader(t, "lines"))
+
+	res := b.maintain(t, "lines", maintainOpts(b, "lines"))
+	m := b.manifest(t, "lines")
+	// 400 records in tiers 20·4^t: at most 3 segments per tier.
+	tiers := map[int]int{}
+	for _, si := range m.Segments {
+		tiers[tierOf(si.Live(), 20, 4)]++
+		if si.Live() >= 50 && !si.HasGraph() {
+			t.Errorf("segment of %d live records has no graph: %+v", si.Live(), si)
+		}
+		if si.IDs == "" {
+			t.Errorf("segment without id sidecar: %+v", si)
+		}
+	}
+	for tr, n := range tiers {
+		if n >= 4 {
+			t.Errorf("tier %d still holds %d segments after maintenance: %v", tr, n, tiers)
+		}
+	}
+	if len(m.Segments) > 6 || res.Merges == 0 || m.Version != res.Version || res.Segments != len(m.Segments) {
+		t.Fatalf("after maintenance: %d segments, result %+v", len(m.Segments), res)
+	}
+	r := b.reader(t, "lines")
+	got := live(t, r)
+	if len(got) != len(want) {
+		t.Fatalf("%d live after maintenance, %d before", len(got), len(want))
+	}
+	for id, seed := range want {
+		if got[id] != seed {
+			t.Fatalf("%s: seed %v after maintenance, %v before", id, got[id], seed)
+		}
+	}
+	checkSearchFinds(t, r, want)
+
+	// Nothing left to do: a second call publishes nothing.
+	if again := b.maintain(t, "lines", maintainOpts(b, "lines")); again.Version != m.Version || again.Merges+again.Graphs+again.Rewrites != 0 {
+		t.Fatalf("second maintenance: %+v", again)
+	}
+}
+
+// tierOf mirrors the documented tiers: 0 below base, then base·fanout^(t-1)
+// up to base·fanout^t.
+func tierOf(live, base, fanout int) int {
+	if live < base {
+		return 0
+	}
+	t, bound := 1, base*fanout
+	for live >= bound {
+		t++
+		bound *= fanout
+	}
+	return t
+}
+
+// TestMaintainKeepsWritesPublishedMeanwhile lets the compactor publish
+// replacements and deletes of the merge's inputs between the merge's build
+// and its publish (from inside the publish's Lock): the merged version
+// must carry them, so no replaced or deleted copy comes back.
+func TestMaintainKeepsWritesPublishedMeanwhile(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	writeRuns(t, b, "lines", 0, 4, 10) // four tier-0 segments: one merge
+	opts := maintainOpts(b, "lines")
+	lock := opts.Lock
+	injected := false
+	opts.Lock = func(ctx context.Context) (*lease.Lease, error) {
+		if !injected {
+			injected = true
+			// r000-001 rewritten, r001-002 deleted, r003-001…009 deleted.
+			del := []string{"r001-002"}
+			for i := 1; i < 10; i++ {
+				del = append(del, fmt.Sprintf("r003-%03d", i))
+			}
+			if _, err := b.store.WriteDelta(ctx, "lines", "meanwhile", []vector.Record{rec("r000-001", 77)}, del); err != nil {
+				t.Error(err)
+			}
+			b.compact(t, "lines")
+		}
+		return lock(ctx)
+	}
+	opts.MaxSteps = 1
+	res := b.maintain(t, "lines", opts)
+	if res.Merges != 1 || res.Merged != 4 {
+		t.Fatalf("maintenance: %+v", res)
+	}
+	got := live(t, b.reader(t, "lines"))
+	if len(got) != 40-10 {
+		t.Fatalf("%d live, want 30: %v", len(got), got)
+	}
+	if got["r000-001"] != 77 {
+		t.Errorf("r000-001 = %v, want the rewrite (77)", got["r000-001"])
+	}
+	if _, ok := got["r003-000"]; !ok {
+		t.Errorf("r003-000 was never deleted, yet it is gone")
+	}
+	for _, id := range []string{"r001-002", "r003-001", "r003-009"} {
+		if _, ok := got[id]; ok {
+			t.Errorf("deleted %s is live again", id)
+		}
+	}
+	if m := b.manifest(t, "lines"); m.Records != 30 || len(m.Segments) != 2 {
+		t.Errorf("manifest counts %d live records in %d segments, want 30 in two (the merge and the rewrite's)", m.Records, len(m.Segments))
+	}
+}
+
+// TestMaintainDropsAPlanOvertaken runs a second maintainer to completion
+// inside the first one's publish: the first finds its inputs replaced,
+// drops its merge and publishes nothing twice.
+func TestMaintainDropsAPlanOvertaken(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	writeRuns(t, b, "lines", 0, 4, 10)
+	want := live(t, b.reader(t, "lines"))
+	opts := maintainOpts(b, "lines")
+	lock := opts.Lock
+	inner := opts
+	first := true
+	opts.Lock = func(ctx context.Context) (*lease.Lease, error) {
+		if first {
+			first = false
+			if res, err := b.store.Maintain(ctx, "lines", newCache(t, b.blob, t.TempDir()), inner); err != nil || res.Merges != 1 {
+				t.Errorf("inner maintenance: %+v, %v", res, err)
+			}
+		}
+		return lock(ctx)
+	}
+	res := b.maintain(t, "lines", opts)
+	if res.Dropped != 1 || res.Merges != 0 {
+		t.Fatalf("outer maintenance: %+v, want its one plan dropped", res)
+	}
+	m := b.manifest(t, "lines")
+	if len(m.Segments) != 1 {
+		t.Fatalf("%d segments, want the inner merge's one", len(m.Segments))
+	}
+	if got := live(t, b.reader(t, "lines")); len(got) != len(want) {
+		t.Fatalf("%d live, want %d", len(got), len(want))
+	}
+}
+
+func TestMaintainWithoutTheLeaseCannotPublish(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	writeRuns(t, b, "lines", 0, 4, 10)
+	before := b.manifest(t, "lines")
+	opts := maintainOpts(b, "lines")
+	opts.Lock = func(ctx context.Context) (*lease.Lease, error) {
+		l, err := lease.Acquire(ctx, b.items, "lines#compaction", "slow", 20*time.Millisecond, lease.Options{})
+		if err != nil {
+			return nil, err
+		}
+		// Another compactor takes the collection once this lease lapses.
+		waitfor.True(t, "the maintainer's lease to lapse", func() bool {
+			other, err := lease.Acquire(ctx, b.items, "lines#compaction", "other", time.Minute, lease.Options{})
+			return err == nil && other != nil
+		})
+		return l, nil
+	}
+	_, err := b.store.Maintain(b.ctx, "lines", b.cache, opts)
+	if !errors.Is(err, lease.ErrLost) {
+		t.Fatalf("maintenance with a lapsed lease: %v, want lease.ErrLost", err)
+	}
+	if after := b.manifest(t, "lines"); after.Version != before.Version {
+		t.Fatalf("head moved from v%d to v%d without the lease", before.Version, after.Version)
+	}
+}
+
+func TestMaintainRewritesMostlyDeadSegments(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	writeRuns(t, b, "lines", 0, 1, 60)
+	var del []string
+	for i := range 40 {
+		del = append(del, fmt.Sprintf("r000-%03d", i))
+	}
+	if _, err := b.store.WriteDelta(b.ctx, "lines", "deletes", nil, del); err != nil {
+		t.Fatal(err)
+	}
+	b.compact(t, "lines")
+	if m := b.manifest(t, "lines"); len(m.Segments) != 1 || m.Segments[0].Masked != 40 {
+		t.Fatalf("before: %+v", m.Segments)
+	}
+	res := b.maintain(t, "lines", maintainOpts(b, "lines"))
+	m := b.manifest(t, "lines")
+	if res.Rewrites != 1 || len(m.Segments) != 1 || m.Segments[0].Count != 20 || m.Segments[0].Masked != 0 {
+		t.Fatalf("rewrite: %+v, segments %+v", res, m.Segments)
+	}
+	if got := live(t, b.reader(t, "lines")); len(got) != 20 {
+		t.Fatalf("%d live, want 20", len(got))
+	}
+}
+
+func TestMaintainBadInput(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if _, err := b.store.Maintain(b.ctx, "lines", b.cache, vector.MaintainOptions{}); !errors.Is(err, tally.ErrInvalidArgument) {
+		t.Errorf("no Lock: %v, want ErrInvalidArgument", err)
+	}
+	if _, err := b.store.Maintain(b.ctx, "Bad/Name", b.cache, maintainOpts(b, "lines")); !errors.Is(err, tally.ErrInvalidArgument) {
+		t.Errorf("bad collection: %v, want ErrInvalidArgument", err)
+	}
+	// An empty collection has nothing to maintain.
+	if res := b.maintain(t, "lines", maintainOpts(b, "lines")); res.Version != 0 || res.Merges+res.Graphs != 0 {
+		t.Errorf("empty collection: %+v", res)
+	}
+}
+
+// TestDamagedGraphIsSearchedExactly damages a graph-only segment: the
+// reader reports it and still answers, exactly, from the segment.
+func TestDamagedGraphIsSearchedExactly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	writeRuns(t, b, "lines", 0, 1, 80)
+	want := live(t, b.reader(t, "lines"))
+	if res := b.maintain(t, "lines", maintainOpts(b, "lines")); res.Graphs != 1 {
+		t.Fatalf("maintenance: %+v, want one graph", res)
+	}
+	si := b.manifest(t, "lines").Segments[0]
+	good, err := blob.ReadAll(b.ctx, b.blob, si.GraphKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), good...)
+	bad[len(bad)-9] ^= 0xff
+	if _, err := b.blob.Put(b.ctx, si.GraphKey, bytes.NewReader(bad), blob.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.store.OpenReader(b.ctx, "lines", newCache(t, b.blob, t.TempDir()))
+	if err != nil {
+		t.Fatalf("open over a damaged graph: %v", err)
+	}
+	if p := r.Problems(); len(p) != 1 || !strings.Contains(p[0], "searched exactly") {
+		t.Fatalf("problems = %q", p)
+	}
+	checkSearchFinds(t, r, want)
+}
+
+// TestColdCompactorFetchesIDsNotVectors: a compactor with an empty cache
+// merging a small delta into a large collection fetches the id sidecars,
+// the masks and the delta, not the segments' vectors.
+func TestColdCompactorFetchesIDsNotVectors(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	writeRuns(t, b, "lines", 0, 8, 100)
+	b.maintain(t, "lines", maintainOpts(b, "lines"))
+	m := b.manifest(t, "lines")
+	var sidecars, segments int64
+	for _, si := range m.Segments {
+		sidecars += si.IDsBytes
+		segments += si.Bytes
+	}
+	d, err := b.store.WriteDelta(b.ctx, "lines", "small", []vector.Record{rec("r003-004", 5), rec("new", 6)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := b.blob.Head(b.ctx, d.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold := newCache(t, b.blob, t.TempDir())
+	l, err := lease.Acquire(b.ctx, b.items, "lines#compaction", "cold", time.Minute, lease.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.Compact(b.ctx, "lines", l, cold, vector.CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fetched, files := cold.Fetched()
+	if limit := 2*sidecars + info.Size; fetched > limit {
+		t.Fatalf("cold compactor fetched %d bytes in %d files; want ≤ 2×%d (id sidecars) + %d (delta); the segments are %d", fetched, files, sidecars, info.Size, segments)
+	}
+	t.Logf("cold compactor fetched %d bytes (%d files); %d segments: sidecars %d bytes, segments %d bytes", fetched, files, len(m.Segments), sidecars, segments)
+	got := live(t, b.reader(t, "lines"))
+	if len(got) != 801 || got["r003-004"] != 5 {
+		t.Fatalf("%d live, r003-004 = %v", len(got), got["r003-004"])
+	}
+}

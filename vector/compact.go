@@ -87,6 +87,15 @@ func (s *Store) Compact(ctx context.Context, coll string, l *lease.Lease, cache 
 		return res, nil
 	}
 
+	// Hold what this compaction reads, so a reader's refresh in the same
+	// process cannot unmap it meanwhile.
+	held := compactorFiles(m.Segments)
+	for _, d := range pending {
+		held = append(held, d.Key)
+	}
+	release := cache.c.hold(held)
+	defer release()
+
 	// Fold the deltas in registration order: the later write wins. A delta
 	// whose segment is unreadable is quarantined (kept, reported), so one
 	// bad file never stops every other delta from being compacted.
@@ -209,6 +218,8 @@ func (s *Store) Compact(ctx context.Context, coll string, l *lease.Lease, cache 
 	for i := range pending {
 		pending[i].AppliedVersion = next
 	}
+	// The next compaction starts warm: keep what it reads of this version.
+	cache.c.keep("compactor/"+coll, compactorFiles(nm.Segments))
 	res.Version, res.Published, res.Deltas = next, true, pending
 	res.Records, res.Segments = nm.Records, len(nm.Segments)
 	s.log.Info("vector version published", "collection", coll, "version", next, "deltas", len(pending),
@@ -346,6 +357,23 @@ func (s *Store) nextVersion(ctx context.Context, w *segWriter, h head, l *lease.
 		"published_at": nm.CreatedAt.Format(time.RFC3339Nano), "lease_epoch": l.Epoch(),
 	}
 	return nm, []items.Write{l.Fence(), items.PutWrite(headItem, headCond)}, nil
+}
+
+// compactorFiles are the files a compaction reads of segs: each segment's
+// id sidecar (the segment itself when it has none) and mask.
+func compactorFiles(segs []SegmentInfo) []string {
+	var out []string
+	for _, si := range segs {
+		if si.IDs != "" {
+			out = append(out, si.IDs)
+		} else {
+			out = append(out, si.Key)
+		}
+		if si.Mask != "" {
+			out = append(out, si.Mask)
+		}
+	}
+	return out
 }
 
 // idSet answers whether a segment holds an id: from its id sidecar, or

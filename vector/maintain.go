@@ -218,6 +218,12 @@ func (s *Store) merge(ctx context.Context, coll string, cache *Cache, h head, in
 		}
 		return inputs[i].Count > inputs[j].Count
 	})
+	var held []string
+	for _, si := range inputs {
+		held = append(held, si.files()...)
+	}
+	release := cache.c.hold(held)
+	defer release()
 	segs := make([]*segment.Segment, len(inputs))
 	masks := make([]*segment.Segment, len(inputs))
 	live := 0
@@ -301,6 +307,8 @@ func (s *Store) merge(ctx context.Context, coll string, cache *Cache, h head, in
 			if now.Mask == in.Mask && !(i == 0 && carry) {
 				continue
 			}
+			release := cache.c.hold([]string{now.Mask})
+			defer release()
 			nm, err := cache.mask(ctx, now)
 			if err != nil {
 				return nil, err
@@ -344,6 +352,8 @@ func (s *Store) merge(ctx context.Context, coll string, cache *Cache, h head, in
 
 // addGraph builds si's graph and publishes it beside the segment.
 func (s *Store) addGraph(ctx context.Context, coll string, cache *Cache, h head, si SegmentInfo, o MaintainOptions) (int64, error) {
+	release := cache.c.hold([]string{si.Key})
+	defer release()
 	seg, err := cache.c.get(ctx, si.Key)
 	if err != nil {
 		return 0, err

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -368,5 +370,225 @@ func TestColdCompactorFetchesIDsNotVectors(t *testing.T) {
 	got := live(t, b.reader(t, "lines"))
 	if len(got) != 801 || got["r003-004"] != 5 {
 		t.Fatalf("%d live, r003-004 = %v", len(got), got["r003-004"])
+	}
+}
+
+// cacheFiles lists the local copies in a cache directory.
+func cacheFiles(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, e := range entries {
+		out[e.Name()] = true
+	}
+	return out
+}
+
+func localCopy(key string) string { return strings.ReplaceAll(key, "/", "__") }
+
+// blobSizes sizes blob keys (a cached copy is exactly its blob).
+func (b *bundle) blobSizes(t *testing.T, keys []string) []int64 {
+	t.Helper()
+	out := make([]int64, len(keys))
+	for i, k := range keys {
+		info, err := b.blob.Head(b.ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = info.Size
+	}
+	return out
+}
+
+// readerFiles are the keys a reader of m fetches: segments, masks, graphs.
+func readerFiles(m *vector.Manifest) []string {
+	var out []string
+	for _, si := range m.Segments {
+		for _, k := range []string{si.Key, si.Mask, si.GraphKey} {
+			if k != "" {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// TestCacheEvictsWhatNoVersionHolds: a reader's cache holds its version's
+// files; once maintenance replaced them and the reader refreshed, the old
+// copies are unmapped and deleted (cap 0), kept while everything fits
+// under the cap (least recently used deleted first), and what the open
+// version holds is never deleted, even past the cap.
+func TestCacheEvictsWhatNoVersionHolds(t *testing.T) {
+	t.Parallel()
+	// A probe run of the same writes and maintenance gives the sizes
+	// (encodings are deterministic): the four old segments in the order a
+	// reader fetches them, and what the merged version holds.
+	probe := setup(t)
+	writeRuns(t, probe, "lines", 0, 4, 10)
+	oldSizes := probe.blobSizes(t, readerFiles(probe.manifest(t, "lines")))
+	probe.maintain(t, "lines", maintainOpts(probe, "lines"))
+	var held int64
+	for _, n := range probe.blobSizes(t, readerFiles(probe.manifest(t, "lines"))) {
+		held += n
+	}
+	if len(oldSizes) != 4 {
+		t.Fatalf("old version has %d files, want 4 segments", len(oldSizes))
+	}
+	for _, tc := range []struct {
+		name string
+		cap  int64
+		kept int // old copies left: the most recently used
+	}{
+		{"cap 0", 0, 0},
+		{"cap fits everything", held + sum(oldSizes), 4},
+		{"cap fits one old copy", held + oldSizes[3], 1},
+		{"cap below the open version", 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			writeRuns(t, b, "lines", 0, 4, 10)
+			old := readerFiles(b.manifest(t, "lines"))
+			dir := filepath.Join(b.dir, "reader-cache")
+			c, err := vector.OpenCache(b.ctx, b.blob, vector.CacheOptions{Dir: dir, MaxBytes: tc.cap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			r, err := b.store.OpenReader(b.ctx, "lines", c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := live(t, r)
+			b.maintain(t, "lines", maintainOpts(b, "lines"))
+			if err := r.Refresh(b.ctx); err != nil {
+				t.Fatal(err)
+			}
+			files := cacheFiles(t, dir)
+			for _, k := range readerFiles(b.manifest(t, "lines")) {
+				if !files[localCopy(k)] {
+					t.Errorf("the open version's %s was evicted", k)
+				}
+			}
+			kept := 0
+			for i, k := range old {
+				if files[localCopy(k)] {
+					kept++
+					if i < len(old)-tc.kept {
+						t.Errorf("old copy %d of %d kept, but it was used before those evicted", i, len(old))
+					}
+				}
+			}
+			if kept != tc.kept {
+				t.Errorf("%d old copies kept, want %d (cap %d, held %d, old %v)", kept, tc.kept, tc.cap, held, oldSizes)
+			}
+			if got := live(t, r); len(got) != len(want) {
+				t.Fatalf("%d live after eviction, want %d", len(got), len(want))
+			}
+			checkSearchFinds(t, r, want)
+			r.Close()
+			if _, err := r.Search(b.ctx, vec(1), vector.SearchOptions{K: 1}); !errors.Is(err, vector.ErrClosed) {
+				t.Fatalf("search of a closed reader: %v, want ErrClosed", err)
+			}
+			if tc.cap == 0 {
+				if n := len(cacheFiles(t, dir)); n != 0 {
+					t.Fatalf("a cache capped at 0 keeps %d files after its only reader closed", n)
+				}
+			}
+		})
+	}
+}
+
+// TestCacheStartsFromWhatAPreviousProcessLeft: copies found at open are
+// used without a fetch; a download a crash cut short is removed.
+func TestCacheStartsFromWhatAPreviousProcessLeft(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	writeRuns(t, b, "lines", 0, 2, 10)
+	dir := filepath.Join(b.dir, "reader-cache")
+	first := newCache(t, b.blob, dir)
+	r, err := b.store.OpenReader(b.ctx, "lines", first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r // left open: the process "dies" with its copies on disk
+	if err := os.WriteFile(filepath.Join(dir, ".fetch-123"), []byte("torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := newCache(t, b.blob, dir)
+	if cacheFiles(t, dir)[".fetch-123"] {
+		t.Error("a torn download survived the cache's open")
+	}
+	r2, err := b.store.OpenReader(b.ctx, "lines", second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, files := second.Fetched(); n != 0 || files != 0 {
+		t.Errorf("the second process fetched %d bytes in %d files; the copies were on disk", n, files)
+	}
+	if got := live(t, r2); len(got) != 20 {
+		t.Fatalf("%d live", len(got))
+	}
+}
+
+func sum(xs []int64) int64 {
+	var n int64
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
+
+// TestSharedCacheUnderMaintenance: in one process (tally serve) readers,
+// the compactor and maintenance share a cache; refreshes that unmap
+// replaced segments must never pull one from under a search, a merge or
+// a compaction.
+func TestSharedCacheUnderMaintenance(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.reader(t, "lines")
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if err := r.Refresh(b.ctx); err != nil {
+				done <- err
+				return
+			}
+			if _, err := r.Search(b.ctx, vec(3), vector.SearchOptions{K: 5}); err != nil {
+				done <- err
+				return
+			}
+			if err := r.Scan(b.ctx, func(vector.Record) bool { return true }); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	const runs = 24
+	for run := range runs {
+		writeRuns(t, b, "lines", run, 1, 10)
+		if run%3 == 2 {
+			b.maintain(t, "lines", maintainOpts(b, "lines"))
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("reader beside compaction and maintenance: %v", err)
+	}
+	if err := r.Refresh(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := live(t, r); len(got) != runs*10 {
+		t.Fatalf("%d live, want %d", len(got), runs*10)
 	}
 }

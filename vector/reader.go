@@ -45,6 +45,12 @@ const DefaultProbeTimeout = 2 * time.Second
 type CacheOptions struct {
 	// Dir is the local cache directory.
 	Dir string
+	// MaxBytes caps the local copies: past it, copies no open version
+	// holds are deleted, least recently used first. Copies an open version
+	// holds are never deleted. 0 keeps only what open versions hold (the
+	// readers' views and the compactor's last version), the right size
+	// for Lambda's /tmp; a larger cap keeps superseded segments warm.
+	MaxBytes int64
 	// Mode is the storage mode; default ModeObject.
 	Mode Mode
 	// Mount is the shared file system's directory for the efs modes.
@@ -79,7 +85,10 @@ func OpenCache(ctx context.Context, b blob.Store, opts CacheOptions) (*Cache, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sc, err := newSegCache(b, opts.Dir)
+	if opts.MaxBytes < 0 {
+		return nil, fmt.Errorf("vector cache: MaxBytes %d is negative: %w", opts.MaxBytes, tally.ErrInvalidArgument)
+	}
+	sc, err := newSegCache(b, opts.Dir, opts.MaxBytes, log)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +212,9 @@ type view struct {
 	shadow   map[string]int
 	deltas   int
 	problems []string
+	// release lets the cache unmap and evict what this view holds.
+	release func()
+	closed  bool
 }
 
 type part struct {
@@ -243,6 +255,20 @@ func (r *Reader) Refresh(ctx context.Context) error {
 		return err
 	}
 	v := &view{version: h.Version, records: m.Records, shadow: map[string]int{}}
+	var keys []string
+	for _, si := range m.Segments {
+		keys = append(keys, si.files()...)
+	}
+	for _, d := range deltas {
+		keys = append(keys, d.Key)
+	}
+	v.release = r.cache.c.hold(keys)
+	ok := false
+	defer func() {
+		if !ok {
+			v.release()
+		}
+	}()
 	old := r.current()
 	graphs := map[string]*ann.Graph{}
 	if old != nil {
@@ -306,10 +332,32 @@ func (r *Reader) Refresh(ctx context.Context) error {
 		v.deltas++
 	}
 	r.mu.Lock()
+	prev := r.view
+	if prev != nil && prev.closed {
+		r.mu.Unlock()
+		return fmt.Errorf("refresh %s: %w", r.coll, ErrClosed)
+	}
 	r.view = v
 	r.mu.Unlock()
+	ok = true
+	if prev != nil {
+		prev.release()
+	}
 	return nil
 }
+
+// Close lets the cache unmap and evict what the reader's version holds.
+// Searching a closed reader is an error.
+func (r *Reader) Close() {
+	r.mu.Lock()
+	v := r.view
+	r.view = &view{closed: true, release: func() {}}
+	r.mu.Unlock()
+	v.release()
+}
+
+// ErrClosed is what a closed Reader answers.
+var ErrClosed = errors.New("vector reader closed")
 
 func (r *Reader) current() *view {
 	r.mu.RLock()
@@ -347,6 +395,9 @@ func (r *Reader) Scan(ctx context.Context, fn func(Record) bool) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	v := r.view
+	if v.closed {
+		return fmt.Errorf("scan %s: %w", r.coll, ErrClosed)
+	}
 	for pi, p := range v.parts {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -397,6 +448,9 @@ func (r *Reader) Search(ctx context.Context, query []float32, opts SearchOptions
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	v := r.view
+	if v.closed {
+		return nil, fmt.Errorf("search %s: %w", r.coll, ErrClosed)
+	}
 	type cand struct {
 		part, idx int
 		score     float32

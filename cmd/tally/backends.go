@@ -310,7 +310,7 @@ func openVectors(ctx context.Context, cfg config.Config, p *ports, log *slog.Log
 		return nil, nil, err
 	}
 	cache, err := vector.OpenCache(ctx, p.VectorBlob, vector.CacheOptions{
-		Dir: cfg.CacheDir, Mode: vector.Mode(cfg.VectorMode), Mount: cfg.VectorMount, Log: log,
+		Dir: cfg.CacheDir, MaxBytes: cfg.CacheMaxBytes, Mode: vector.Mode(cfg.VectorMode), Mount: cfg.VectorMount, Log: log,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -34,6 +34,8 @@ const (
 	EnvVectorMode  = "TALLY_VECTOR_MODE"
 	EnvVectorMount = "TALLY_VECTOR_MOUNT"
 	EnvCacheDir    = "TALLY_CACHE_DIR"
+	// EnvCacheMaxBytes caps the vector cache's local copies (bytes).
+	EnvCacheMaxBytes = "TALLY_CACHE_MAX_BYTES"
 
 	EnvTesseract = "TALLY_TESSERACT"
 	// EnvOCREngine picks the OCR engine: tesseract, paddle or auto.
@@ -125,6 +127,11 @@ type Config struct {
 	VectorMount string
 	// CacheDir holds local copies of vector segments.
 	CacheDir string
+	// CacheMaxBytes caps those copies: past it, copies of segments no open
+	// version uses are deleted, least recently used first (the files the
+	// open versions use are never deleted). 0 keeps only those in use,
+	// the right size for Lambda's /tmp.
+	CacheMaxBytes int64
 
 	// Tesseract is the tesseract binary (default: found on PATH).
 	Tesseract string
@@ -234,7 +241,7 @@ func FromEnv() Config {
 	for _, n := range []struct {
 		env string
 		dst *int64
-	}{{EnvMaxUpload, &c.MaxUploadBytes}, {EnvMaxPixels, &c.MaxPixels}} {
+	}{{EnvMaxUpload, &c.MaxUploadBytes}, {EnvMaxPixels, &c.MaxPixels}, {EnvCacheMaxBytes, &c.CacheMaxBytes}} {
 		if v := os.Getenv(n.env); v != "" {
 			x, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || x <= 0 {
@@ -321,8 +328,8 @@ func (c Config) Resolve() (Config, error) {
 			return c, fmt.Errorf("rendition size %d: want a positive number of pixels or 0 (full size): %w", n, tally.ErrInvalidArgument)
 		}
 	}
-	if c.MaxUploadBytes < 0 || c.MaxPixels < 0 || c.OCRWorkers < 0 {
-		return c, fmt.Errorf("max upload bytes %d, max pixels %d, OCR workers %d: none may be negative: %w", c.MaxUploadBytes, c.MaxPixels, c.OCRWorkers, tally.ErrInvalidArgument)
+	if c.MaxUploadBytes < 0 || c.MaxPixels < 0 || c.OCRWorkers < 0 || c.CacheMaxBytes < 0 {
+		return c, fmt.Errorf("max upload bytes %d, max pixels %d, OCR workers %d, cache max bytes %d: none may be negative: %w", c.MaxUploadBytes, c.MaxPixels, c.OCRWorkers, c.CacheMaxBytes, tally.ErrInvalidArgument)
 	}
 	if c.Visibility < 0 || c.Visibility > 0 && c.Visibility < MinVisibility || c.Visibility > queue.MaxVisibility {
 		return c, fmt.Errorf("visibility %v: want %v to %v (0 for the default): %w", c.Visibility, MinVisibility, queue.MaxVisibility, tally.ErrInvalidArgument)

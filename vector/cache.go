@@ -184,6 +184,17 @@ func localName(key string) string {
 	return strings.NewReplacer("/", "__", "\\", "_").Replace(key)
 }
 
+// local reports whether key is open or has a local copy (no fetch needed).
+func (c *segCache) local(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.open[key]; ok {
+		return true
+	}
+	_, ok := c.files[localName(key)]
+	return ok
+}
+
 // get returns the opened segment for key, fetching it if needed. The
 // caller holds key (hold), so it stays mapped while it is used.
 func (c *segCache) get(ctx context.Context, key string) (*segment.Segment, error) {

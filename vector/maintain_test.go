@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -590,5 +591,83 @@ func TestSharedCacheUnderMaintenance(t *testing.T) {
 	}
 	if got := live(t, r); len(got) != runs*10 {
 		t.Fatalf("%d live, want %d", len(got), runs*10)
+	}
+}
+
+// gatedBlob holds back Gets of the keys in gate until it is closed: a
+// slow object store for the older segments.
+type gatedBlob struct {
+	blob.Store
+	gate    chan struct{}
+	blocked map[string]bool
+}
+
+func (g *gatedBlob) Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, error) {
+	if g.blocked[key] {
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+			return nil, blob.Info{}, ctx.Err()
+		}
+	}
+	return g.Store.Get(ctx, key)
+}
+
+// TestProgressiveOpenAnswersFromTheNewestFirst: a cold reader with
+// FirstBytes answers from the newest segments while the older ones are
+// still arriving, says so, and serves the whole version once they are in.
+func TestProgressiveOpenAnswersFromTheNewestFirst(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	writeRuns(t, b, "lines", 0, 6, 50)
+	m := b.manifest(t, "lines")
+	g := &gatedBlob{Store: b.blob, gate: make(chan struct{}), blocked: map[string]bool{}}
+	for _, si := range m.Segments[:4] {
+		g.blocked[si.Key] = true
+	}
+	newest := m.Segments[4].Bytes + m.Segments[5].Bytes
+	c, err := vector.OpenCache(b.ctx, g, vector.CacheOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if _, err := b.store.OpenReaderWith(b.ctx, "lines", c, vector.ReaderOptions{FirstBytes: -1}); !errors.Is(err, tally.ErrInvalidArgument) {
+		t.Fatalf("negative FirstBytes: %v", err)
+	}
+	r, err := b.store.OpenReaderWith(b.ctx, "lines", c, vector.ReaderOptions{FirstBytes: newest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !r.Partial() {
+		t.Fatal("the open waited for the held-back segments")
+	}
+	find := func(id string, seed uint64) bool {
+		hits, err := r.Search(b.ctx, vec(seed), vector.SearchOptions{K: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(hits) == 1 && hits[0].ID == id
+	}
+	if !find("r005-007", 5007) || !find("r004-000", 4000) {
+		t.Error("the newest segments do not answer during the open")
+	}
+	if find("r000-003", 3) {
+		t.Error("an old segment answered before it was loaded")
+	}
+	close(g.gate)
+	<-r.Loaded()
+	if r.Partial() {
+		t.Fatal("still partial once loaded")
+	}
+	if !find("r000-003", 3) {
+		t.Error("an old segment does not answer once loaded")
+	}
+	if got := live(t, r); len(got) != 300 {
+		t.Fatalf("%d live once loaded, want 300", len(got))
+	}
+	// A warm refresh has every segment local: not partial at all.
+	if err := r.Refresh(b.ctx); err != nil || r.Partial() {
+		t.Fatalf("warm refresh: partial %v, %v", r.Partial(), err)
 	}
 }

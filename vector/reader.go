@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -199,8 +200,17 @@ type Reader struct {
 	coll  string
 	cache *Cache
 
+	opts ReaderOptions
+
 	mu   sync.RWMutex
 	view *view
+	// gen counts refreshes, so a background load finishing after a newer
+	// refresh does not install an old version.
+	gen int64
+	// loaded is closed when the current version is wholly loaded (or a
+	// newer refresh replaced it).
+	loaded     chan struct{}
+	loadedDone bool
 }
 
 type view struct {
@@ -215,6 +225,7 @@ type view struct {
 	// release lets the cache unmap and evict what this view holds.
 	release func()
 	closed  bool
+	partial bool
 }
 
 type part struct {
@@ -227,10 +238,30 @@ type part struct {
 
 // OpenReader opens a reader on the collection's latest state.
 func (s *Store) OpenReader(ctx context.Context, coll string, cache *Cache) (*Reader, error) {
+	return s.OpenReaderWith(ctx, coll, cache, ReaderOptions{})
+}
+
+// ReaderOptions tune OpenReaderWith.
+type ReaderOptions struct {
+	// FirstBytes, when positive, lets a cold reader answer before the
+	// whole version is local: every open and Refresh returns once the
+	// pending deltas, the segments already on local disk and the newest
+	// other segments up to FirstBytes are loaded, and loads the rest in
+	// the background. Until then searches answer from what is loaded
+	// (Partial says so); Loaded tells when the rest is in. 0 loads
+	// everything before returning.
+	FirstBytes int64
+}
+
+// OpenReaderWith opens a reader on the collection's latest state.
+func (s *Store) OpenReaderWith(ctx context.Context, coll string, cache *Cache, opts ReaderOptions) (*Reader, error) {
 	if err := ValidateCollection(coll); err != nil {
 		return nil, err
 	}
-	r := &Reader{store: s, coll: coll, cache: cache}
+	if opts.FirstBytes < 0 {
+		return nil, fmt.Errorf("open reader %s: FirstBytes %d is negative: %w", coll, opts.FirstBytes, tally.ErrInvalidArgument)
+	}
+	r := &Reader{store: s, coll: coll, cache: cache, opts: opts}
 	if err := r.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -254,7 +285,6 @@ func (r *Reader) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v := &view{version: h.Version, records: m.Records, shadow: map[string]int{}}
 	var keys []string
 	for _, si := range m.Segments {
 		keys = append(keys, si.files()...)
@@ -262,42 +292,150 @@ func (r *Reader) Refresh(ctx context.Context) error {
 	for _, d := range deltas {
 		keys = append(keys, d.Key)
 	}
-	v.release = r.cache.c.hold(keys)
+	release := r.cache.c.hold(keys)
+	var once sync.Once
+	rel := func() { once.Do(release) }
 	ok := false
 	defer func() {
 		if !ok {
-			v.release()
+			rel()
 		}
 	}()
 	old := r.current()
-	graphs := map[string]*ann.Graph{}
+	reuse := map[string]part{}
 	if old != nil {
 		for _, p := range old.parts {
-			if p.graph != nil {
-				graphs[p.key] = p.graph
+			if !p.delta {
+				reuse[p.key] = p
 			}
 		}
 	}
-	for _, si := range m.Segments {
+	// Newest segments first: a version appends what it adds.
+	first, rest := m.Segments, []SegmentInfo(nil)
+	if r.opts.FirstBytes > 0 {
+		first, rest = r.splitFirst(m.Segments, reuse)
+	}
+	v, err := r.build(ctx, h, m, first, deltas, reuse)
+	if err != nil {
+		return err
+	}
+	v.release = rel
+	v.partial = len(rest) > 0
+	r.mu.Lock()
+	prev := r.view
+	if prev != nil && prev.closed {
+		r.mu.Unlock()
+		return fmt.Errorf("refresh %s: %w", r.coll, ErrClosed)
+	}
+	r.gen++
+	gen := r.gen
+	r.view = v
+	r.markLoaded()
+	r.loaded, r.loadedDone = make(chan struct{}), false
+	if !v.partial {
+		r.markLoaded()
+	}
+	r.mu.Unlock()
+	ok = true
+	if prev != nil {
+		prev.release()
+	}
+	if !v.partial {
+		return nil
+	}
+	// The rest, in the background, under holds of its own (the view's
+	// are released if a newer Refresh replaces it meanwhile).
+	bgRelease := r.cache.c.hold(keys)
+	go func() {
+		defer bgRelease()
+		for _, p := range v.parts {
+			if !p.delta {
+				reuse[p.key] = p
+			}
+		}
+		full, err := r.build(context.WithoutCancel(ctx), h, m, m.Segments, deltas, reuse)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.gen != gen {
+			return // replaced by a newer refresh, or closed
+		}
+		if err != nil {
+			r.view.problems = append(slices.Clone(r.view.problems), fmt.Sprintf("loading the rest of v%d: %v (searches answer from the newest segments only)", h.Version, err))
+			return
+		}
+		full.release = rel
+		r.view = full
+		r.markLoaded()
+	}()
+	return nil
+}
+
+// markLoaded closes the loaded channel once; r.mu is held. A superseded
+// version's channel is closed too: its waiters look at Partial again.
+func (r *Reader) markLoaded() {
+	if r.loaded != nil && !r.loadedDone {
+		close(r.loaded)
+		r.loadedDone = true
+	}
+}
+
+// splitFirst picks the segments a progressive open loads before it
+// returns: those already local, and the newest others up to FirstBytes.
+func (r *Reader) splitFirst(segs []SegmentInfo, reuse map[string]part) (first, rest []SegmentInfo) {
+	budget := r.opts.FirstBytes
+	for i := len(segs) - 1; i >= 0; i-- {
+		si := segs[i]
+		_, open := reuse[si.Key]
+		if open || r.cache.c.local(si.Key) {
+			first = append(first, si)
+			continue
+		}
+		if si.Bytes <= budget {
+			budget -= si.Bytes
+			first = append(first, si)
+			continue
+		}
+		budget = 0 // keep newest-first: nothing older jumps the queue
+		rest = append(rest, si)
+	}
+	slices.Reverse(first)
+	return first, rest
+}
+
+// build opens segs (reusing already open parts) and the deltas not applied
+// in version h into a view.
+func (r *Reader) build(ctx context.Context, h head, m *Manifest, segs []SegmentInfo, deltas []Delta, reuse map[string]part) (*view, error) {
+	s := r.store
+	v := &view{version: h.Version, records: m.Records, shadow: map[string]int{}}
+	for _, si := range segs {
+		if p, ok := reuse[si.Key]; ok && (p.graph != nil || !si.HasGraph()) {
+			p.mask = nil
+			var err error
+			if p.mask, err = r.cache.mask(ctx, si); err != nil {
+				return nil, fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
+			}
+			v.parts = append(v.parts, p)
+			continue
+		}
 		seg, err := r.cache.c.get(ctx, si.Key)
 		if err != nil {
-			return fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
+			return nil, fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
 		}
 		if seg.Dims() != s.dims {
-			return fmt.Errorf("refresh %s: segment %s has %d dims, want %d: %w", r.coll, si.Key, seg.Dims(), s.dims, ErrCorruptState)
+			return nil, fmt.Errorf("refresh %s: segment %s has %d dims, want %d: %w", r.coll, si.Key, seg.Dims(), s.dims, ErrCorruptState)
 		}
 		p := part{key: si.Key, seg: seg}
 		if p.mask, err = r.cache.mask(ctx, si); err != nil {
-			return fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
+			return nil, fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
 		}
-		if g, ok := graphs[si.Key]; ok {
-			p.graph = g
+		if old, ok := reuse[si.Key]; ok && old.graph != nil {
+			p.graph = old.graph
 		} else if si.HasGraph() {
 			// A graph is only a speed-up: one that cannot be read leaves
 			// the segment searched exactly, reported, not failed.
 			if p.graph, err = r.cache.graph(ctx, si, seg); err != nil {
 				if !errors.Is(err, segment.ErrCorrupt) && !errors.Is(err, tally.ErrNotFound) && !errors.Is(err, ann.ErrInvalid) {
-					return fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
+					return nil, fmt.Errorf("refresh %s v%d: %w", r.coll, h.Version, err)
 				}
 				v.problems = append(v.problems, fmt.Sprintf("graph of %s: %v (searched exactly)", si.Key, err))
 			}
@@ -319,7 +457,7 @@ func (r *Reader) Refresh(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("refresh %s: delta #%d: %w", r.coll, d.Seq, err)
+			return nil, fmt.Errorf("refresh %s: delta #%d: %w", r.coll, d.Seq, err)
 		}
 		idx := len(v.parts)
 		v.parts = append(v.parts, part{key: d.Key, seg: seg, delta: true})
@@ -331,19 +469,20 @@ func (r *Reader) Refresh(ctx context.Context) error {
 		}
 		v.deltas++
 	}
-	r.mu.Lock()
-	prev := r.view
-	if prev != nil && prev.closed {
-		r.mu.Unlock()
-		return fmt.Errorf("refresh %s: %w", r.coll, ErrClosed)
-	}
-	r.view = v
-	r.mu.Unlock()
-	ok = true
-	if prev != nil {
-		prev.release()
-	}
-	return nil
+	return v, nil
+}
+
+// Partial reports whether searches answer from the newest segments only,
+// while a progressive open loads the rest.
+func (r *Reader) Partial() bool { return r.current().partial }
+
+// Loaded is closed once the reader's whole version is loaded (at once for
+// a reader that is not progressive), or when a newer Refresh replaced the
+// version it was loading: check Partial again.
+func (r *Reader) Loaded() <-chan struct{} {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.loaded
 }
 
 // Close lets the cache unmap and evict what the reader's version holds.
@@ -352,6 +491,8 @@ func (r *Reader) Close() {
 	r.mu.Lock()
 	v := r.view
 	r.view = &view{closed: true, release: func() {}}
+	r.gen++
+	r.markLoaded()
 	r.mu.Unlock()
 	v.release()
 }

@@ -115,6 +115,8 @@ type chaosProc struct {
 	errLines []string
 	starts   int
 	kills    int
+	// worked counts the progress lines (progressLogs) of the current life.
+	worked int
 	// unexpected are exits the test did not cause, with their log tails.
 	unexpected []string
 }
@@ -158,7 +160,7 @@ func (p *chaosProc) tryStart() error {
 	ready := make(chan struct{})
 	exited := make(chan struct{})
 	p.mu.Lock()
-	p.cmd, p.exited, p.killed, p.addr = cmd, exited, false, ""
+	p.cmd, p.exited, p.killed, p.addr, p.worked = cmd, exited, false, "", 0
 	p.starts++
 	life := p.starts
 	p.mu.Unlock()
@@ -177,6 +179,11 @@ func (p *chaosProc) tryStart() error {
 			p.tail = append(p.tail, line)
 			if len(p.tail) > 60 {
 				p.tail = p.tail[len(p.tail)-40:]
+			}
+			for _, m := range progressLogs {
+				if strings.Contains(line, m) && life == p.starts {
+					p.worked++
+				}
 			}
 			if strings.Contains(line, `"level":"ERROR"`) && len(p.errLines) < 200 {
 				p.errLines = append(p.errLines, line)
@@ -253,6 +260,16 @@ func (p *chaosProc) stop() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	}
+}
+
+// hasWorked reports whether the current life logged progress: a victim
+// worth killing, and one whose restart was not wasted. (On moto a worker
+// takes seconds to start; killing any worker every 2 s could kill each one
+// before it ever did anything.)
+func (p *chaosProc) hasWorked() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.worked > 0
 }
 
 // serveAddr is serve's current listen address.
@@ -905,6 +922,9 @@ func motoRun(t *testing.T, srv *awstest.Server, receipts, lines int, chaos bool,
 		tick := time.NewTicker(every)
 		// Kill until the pipeline is at rest, or until each role was
 		// killed, at least 3 kills happened and no message waits.
+		// Only a worker that did something since it started is a victim,
+		// so every life makes progress; progress is the work done, not
+		// the kills.
 		killed := map[string]int{}
 		waitfor.ProgressEvery(t, "the chaos to end", 500*time.Millisecond, func() (int, bool) {
 			done, rest, visible := settled(t, drv, ids)
@@ -913,17 +933,25 @@ func motoRun(t *testing.T, srv *awstest.Server, receipts, lines int, chaos bool,
 				total += n
 			}
 			if rest || visible == 0 && total >= 3 && len(killed) == len(workers) {
-				return done + total, true
+				return done, true
 			}
 			select {
 			case <-tick.C:
-				w := workers[rng.IntN(len(workers))]
-				w.kill()
-				killed[w.name]++
-				w.start()
+				var victims []*chaosProc
+				for _, w := range workers {
+					if w.hasWorked() {
+						victims = append(victims, w)
+					}
+				}
+				if len(victims) > 0 {
+					w := victims[rng.IntN(len(victims))]
+					w.kill()
+					killed[w.name]++
+					w.start()
+				}
 			default:
 			}
-			return done + total, false
+			return done, false
 		})
 		tick.Stop()
 	}

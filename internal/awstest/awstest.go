@@ -170,7 +170,8 @@ func freePort() (int, error) {
 // writers can all "win". AWS has neither behaviour, so tests that write
 // from many goroutines or processes at once point those ports here; the
 // adapters' own requests are unchanged. Long polls (SQS) still run
-// concurrently.
+// concurrently. A request is forwarded to its end even when its client
+// has gone (a killed worker), so one at a time holds inside moto too.
 func (s *Server) Serial(t testing.TB) string {
 	t.Helper()
 	target, err := url.Parse(s.Endpoint)
@@ -188,7 +189,12 @@ func (s *Server) Serial(t testing.TB) string {
 			s3cond.Lock()
 			defer s3cond.Unlock()
 		}
-		proxy.ServeHTTP(w, r)
+		// Forward without the client's cancellation: a client that is
+		// killed or times out mid-request must not release the lock while
+		// moto is still executing its request, or the next one runs
+		// concurrently with it (moto then loses writes, or fails with
+		// "dictionary changed size during iteration" copying a table).
+		proxy.ServeHTTP(w, r.WithContext(context.WithoutCancel(r.Context())))
 	}))
 	t.Cleanup(ts.Close)
 	return ts.URL

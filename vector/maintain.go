@@ -276,8 +276,7 @@ func (s *Store) merge(ctx context.Context, coll string, cache *Cache, h head, in
 			if err != nil {
 				return 0, err
 			}
-			_ = base
-			g, err = ann.Build(ctx, out.Vectors(), s.dims, o.Graph) // XXX ann.Extend
+			g, err = ann.Extend(ctx, base, out.Vectors(), s.dims, o.Graph)
 			if err != nil {
 				return 0, fmt.Errorf("extend graph: %w", err)
 			}

@@ -671,3 +671,47 @@ func TestProgressiveOpenAnswersFromTheNewestFirst(t *testing.T) {
 		t.Fatalf("warm refresh: partial %v, %v", r.Partial(), err)
 	}
 }
+
+// TestMergeExtendsTheLargestGraph: a merge whose largest input has a graph
+// keeps that input's records (a dead one too, masked) and extends its
+// graph with the others; every live record is found, the dead one is not.
+func TestMergeExtendsTheLargestGraph(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	opts := maintainOpts(b, "lines")
+	writeRuns(t, b, "lines", 0, 1, 120)
+	if res := b.maintain(t, "lines", opts); res.Graphs != 1 {
+		t.Fatalf("first maintenance: %+v, want the graph of the first segment", res)
+	}
+	if _, err := b.store.WriteDelta(b.ctx, "lines", "delete-one", nil, []string{"r000-007"}); err != nil {
+		t.Fatal(err)
+	}
+	b.compact(t, "lines")
+	// Three more segments of tier 2 (80–320 live records) with the first.
+	writeRuns(t, b, "lines", 1, 3, 90)
+	res := b.maintain(t, "lines", opts)
+	m := b.manifest(t, "lines")
+	if res.Merges != 1 || len(m.Segments) != 1 {
+		t.Fatalf("maintenance: %+v, segments %+v", res, m.Segments)
+	}
+	si := m.Segments[0]
+	if si.Count != 120+270 || si.Masked != 1 || !si.HasGraph() {
+		t.Fatalf("merged segment %+v: want the base's 120 records (one masked) and 270 more, with a graph", si)
+	}
+	r := b.reader(t, "lines")
+	got := live(t, r)
+	if len(got) != 389 {
+		t.Fatalf("%d live, want 389", len(got))
+	}
+	if _, ok := got["r000-007"]; ok {
+		t.Fatal("the deleted record is live again")
+	}
+	checkSearchFinds(t, r, got)
+	hits, err := r.Search(b.ctx, vec(7), vector.SearchOptions{K: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) == 1 && hits[0].ID == "r000-007" {
+		t.Fatal("search found the deleted record")
+	}
+}

@@ -188,3 +188,32 @@ func (s *benchSet) recall(g *Graph, ef int, accept func(int) bool) float64 {
 	}
 	return float64(hit) / float64(total)
 }
+
+// BenchmarkExtend compares growing a 10k graph by 1k vectors with
+// building the 11k graph whole: what a merge that extends its largest
+// input's graph saves. vectors/s counts the vectors inserted.
+func BenchmarkExtend(b *testing.B) {
+	const base, more = 10_000, 1_000
+	vecs := embeddingLike(base+more, testDims, 41)
+	ctx := context.Background()
+	g, err := Build(ctx, vecs[:base*testDims], testDims, Params{Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("extend-10k-by-1k", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Extend(ctx, g, vecs, testDims, Params{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(more*b.N)/b.Elapsed().Seconds(), "vectors/s")
+	})
+	b.Run("build-11k", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Build(ctx, vecs, testDims, Params{Seed: 1}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64((base+more)*b.N)/b.Elapsed().Seconds(), "vectors/s")
+	})
+}

@@ -54,33 +54,110 @@ func Build(ctx context.Context, vectors []float32, dims int, p Params) (*Graph, 
 	// (and with one worker the whole graph) is reproducible, and so the
 	// upper-layer storage can be sized before any insertion.
 	rng := rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))
-	mL := 1 / math.Log(float64(p.M))
-	g.offsets = make([]uint32, n+1)
-	var upper uint64
-	for i := range n {
-		l := int(-math.Log(1-rng.Float64()) * mL) // 1-u is in (0, 1]
-		l = min(l, maxLevel)
-		upper += uint64(l) * uint64(p.M+1)
-		if upper > math.MaxUint32 {
-			return nil, fmt.Errorf("%w: upper layers of %d vectors do not fit in 32-bit offsets", ErrInvalid, n)
-		}
-		g.offsets[i+1] = uint32(upper)
+	if err := g.layout(0, nil, rng); err != nil {
+		return nil, err
 	}
-	g.upper = make([]uint32, upper)
-	g.level0 = make([]uint32, n*(g.m0+1))
 	if n == 0 {
 		return g, nil
 	}
 	g.entry = 0
 	g.maxLevel = g.level(0)
+	// Node 0 is the initial entry point.
+	if err := g.insertFrom(ctx, vectors, 1, p.Workers); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
 
-	b := &builder{g: g, vectors: vectors[:n*dims], par: p.Workers > 1 && n > 1}
+// Extend returns a new graph over vectors (row-major n×dims), whose first
+// base.Len() rows must be the vectors base was built over, in the same
+// order: it keeps base's structure for them and inserts the rest with
+// base's parameters (M, efConstruction), using p.Workers goroutines
+// (0: GOMAXPROCS; p's other fields are ignored). This is what a merge of
+// segments wants: the largest input's graph grows by the smaller inputs'
+// vectors instead of a graph of them all being built from nothing. base
+// is not modified (it may alias a memory map); ctx is checked between
+// insertions as in Build.
+func Extend(ctx context.Context, base *Graph, vectors []float32, dims int, p Params) (*Graph, error) {
+	if base == nil {
+		return nil, fmt.Errorf("%w: no base graph", ErrInvalid)
+	}
+	if dims != base.dims {
+		return nil, fmt.Errorf("%w: dims %d, base graph has %d", ErrInvalid, dims, base.dims)
+	}
+	if len(vectors)%dims != 0 {
+		return nil, fmt.Errorf("%w: %d floats is not a multiple of dims %d", ErrInvalid, len(vectors), dims)
+	}
+	n := len(vectors) / dims
+	if n < base.n {
+		return nil, fmt.Errorf("%w: %d vectors, fewer than the base graph's %d", ErrInvalid, n, base.n)
+	}
+	if n > maxNodes {
+		return nil, fmt.Errorf("%w: %d vectors exceeds the limit of %d", ErrInvalid, n, maxNodes)
+	}
+	if p.Workers < 0 {
+		return nil, fmt.Errorf("%w: Workers %d is negative", ErrInvalid, p.Workers)
+	}
+	if base.n == 0 {
+		return Build(ctx, vectors, dims, Params{M: base.m, EfConstruction: base.efc, Seed: base.seed, Workers: p.Workers})
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ann: extend: %w", err)
+	}
+	g := &Graph{n: n, dims: dims, m: base.m, m0: base.m0, efc: base.efc, seed: base.seed, entry: base.entry, maxLevel: base.maxLevel}
+	// The new nodes' layers come from a stream of their own, derived from
+	// the seed and the base's size: the same inputs give the same layout.
+	s := base.seed ^ mix(uint32(base.n), 0x5eed)
+	rng := rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15))
+	if err := g.layout(base.n, base, rng); err != nil {
+		return nil, err
+	}
+	copy(g.level0, base.level0[:base.n*(base.m0+1)])
+	copy(g.upper, base.upper[:base.offsets[base.n]])
+	if err := g.insertFrom(ctx, vectors, base.n, p.Workers); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// layout sizes g's storage for g.n nodes: nodes below keep are base's, with
+// its layers; the others draw theirs from rng.
+func (g *Graph) layout(keep int, base *Graph, rng *rand.Rand) error {
+	mL := 1 / math.Log(float64(g.m))
+	g.offsets = make([]uint32, g.n+1)
+	var upper uint64
+	for i := range g.n {
+		var l int
+		if i < keep {
+			l = base.level(uint32(i))
+		} else {
+			l = min(int(-math.Log(1-rng.Float64())*mL), maxLevel) // 1-u is in (0, 1]
+		}
+		upper += uint64(l) * uint64(g.m+1)
+		if upper > math.MaxUint32 {
+			return fmt.Errorf("%w: upper layers of %d vectors do not fit in 32-bit offsets", ErrInvalid, g.n)
+		}
+		g.offsets[i+1] = uint32(upper)
+	}
+	g.upper = make([]uint32, upper)
+	g.level0 = make([]uint32, g.n*(g.m0+1))
+	return nil
+}
+
+// insertFrom inserts nodes from..n-1 of vectors into g (whose nodes below
+// from are linked already), on workers goroutines (0: GOMAXPROCS).
+func (g *Graph) insertFrom(ctx context.Context, vectors []float32, from, workers int) error {
+	n := g.n
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	b := &builder{g: g, vectors: vectors[:n*g.dims], par: workers > 1 && n-from > 1}
 	if b.par {
 		b.locks = make([]sync.Mutex, n)
 	}
 	var next atomic.Int64
-	next.Store(1) // node 0 is the initial entry point
-	workers := min(p.Workers, n)
+	next.Store(int64(from))
+	workers = max(1, min(workers, n-from))
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for wi := range workers {
@@ -105,10 +182,10 @@ func Build(ctx context.Context, vectors []float32, dims int, p Params) (*Graph, 
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("ann: build: %w", err)
+			return fmt.Errorf("ann: build: %w", err)
 		}
 	}
-	return g, nil
+	return nil
 }
 
 // builder holds the mutable state of one Build: per-node locks guarding

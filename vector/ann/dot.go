@@ -14,7 +14,6 @@ package ann
 // instead report the whole vector matrix and the query as read, once per
 // call, with raceReadFloats, so a write racing with them is still detected.
 //
-//
 // On amd64 with AVX2 and FMA, dot is dotSIMD (dot_amd64.s): eight lanes at
 // a time, four accumulators, fused multiply-adds. dotGo is the portable
 // version and the reference the assembly is tested against.

@@ -26,6 +26,15 @@ func BenchmarkStoreEmbed1Mx512(b *testing.B) {
 	runDataset(b, spec{"embed", 1_000_000, 512})
 }
 
+// BenchmarkStoreEmbed1Mx1536 runs only with TALLY_BENCH_1M_1536=1: 6 GB
+// of vectors, held twice, and graphs three times as slow to build.
+func BenchmarkStoreEmbed1Mx1536(b *testing.B) {
+	if os.Getenv("TALLY_BENCH_1M_1536") != "1" {
+		b.Skip("set TALLY_BENCH_1M_1536=1 to run the 1M × 1536 benchmark")
+	}
+	runDataset(b, spec{"embed", 1_000_000, 1536})
+}
+
 // BenchmarkStoreHashed100kx512 uses Tally's offline embedder on synthetic
 // receipt lines: sparse lexical vectors with many exact duplicates.
 func BenchmarkStoreHashed100kx512(b *testing.B) { runDataset(b, spec{"hashed", 100_000, 512}) }
@@ -43,22 +52,26 @@ func runDataset(b *testing.B, sp spec) {
 		oneShot(b, f.writeDur)
 		b.ReportMetric(float64(f.n)/f.writeDur.Seconds(), "vectors/s")
 	})
-	b.Run("compact-merge", func(b *testing.B) {
-		b.StopTimer()
-		f.merge(b)
-		b.StartTimer()
-		oneShot(b, f.mergeDur)
-		b.ReportMetric(float64(f.n)/f.mergeDur.Seconds(), "vectors/s")
-		b.ReportMetric(float64(f.mergeVersions), "versions")
-	})
-	b.Run("compact-graph", func(b *testing.B) {
+	b.Run("compact", func(b *testing.B) {
 		b.StopTimer()
 		f.graph(b)
 		b.StartTimer()
-		oneShot(b, f.graphDur)
-		b.ReportMetric(float64(f.n)/f.graphDur.Seconds(), "vectors/s")
-		b.ReportMetric(float64(f.graphVersions), "versions")
+		oneShot(b, f.compactDur)
+		b.ReportMetric(float64(f.n)/f.compactDur.Seconds(), "vectors/s")
+		b.ReportMetric(float64(f.compactVersions), "versions")
+		b.ReportMetric(float64(f.compactSegments), "segments")
+	})
+	b.Run("maintain", func(b *testing.B) {
+		b.StopTimer()
+		f.graph(b)
+		b.StartTimer()
+		oneShot(b, f.maintainDur)
+		b.ReportMetric(float64(f.n)/f.maintainDur.Seconds(), "vectors/s")
+		b.ReportMetric(float64(f.maintained.Merges), "merges")
+		b.ReportMetric(float64(f.maintained.Merged), "merged-segments")
+		b.ReportMetric(float64(f.maintained.Graphs), "graph-builds")
 		b.ReportMetric(float64(f.segments), "segments")
+		b.ReportMetric(float64(f.graphSegments), "graph-segments")
 	})
 	b.Run("cold-open", func(b *testing.B) {
 		b.StopTimer()
@@ -70,6 +83,10 @@ func runDataset(b *testing.B, sp spec) {
 		b.ReportMetric(float64(f.coldF), "cold-fetch-files")
 		b.ReportMetric(percentile(f.firstLat, 50), "first-p50-ms")
 		b.ReportMetric(percentile(f.firstLat, 99), "first-p99-ms")
+		b.ReportMetric(ms(f.firstAnswer), "progressive-first-answer-ms")
+		b.ReportMetric(float64(f.firstAnswerB), "progressive-fetch-bytes")
+		b.ReportMetric(float64(f.readerRSS), "reader-rss-bytes")
+		b.ReportMetric(float64(f.readerRSS)/float64(f.n*f.dims*4), "rss-per-vector-byte")
 	})
 	b.Run("exact-scan", func(b *testing.B) {
 		b.StopTimer()
@@ -133,7 +150,11 @@ func runDataset(b *testing.B, sp spec) {
 		b.ReportMetric(float64(w.newSegB), "new-seg-bytes")
 		b.ReportMetric(float64(f.coldB), "cold-fetch-bytes")
 		b.ReportMetric(float64(w.compactorB), "compactor-fetch-bytes")
+		b.ReportMetric(float64(w.sidecarB), "sidecar-bytes")
+		b.ReportMetric(float64(w.newDeltaB), "delta-bytes")
 		b.ReportMetric(ms(w.compact), "compact-ms")
+		b.ReportMetric(ms(w.searchable), "searchable-pending-ms")
+		b.ReportMetric(ms(w.searchableCompacted), "searchable-compacted-ms")
 	})
 }
 

@@ -43,12 +43,9 @@ const (
 	tieEps = 1e-5
 )
 
-// The collections of a fixture: one compacted without graphs (then
-// deleted), one compacted as Tally does and searched.
-const (
-	collMerge = "bench-merge"
-	collGraph = "bench-lines"
-)
+// collGraph is the collection a fixture writes, compacts, maintains and
+// searches.
+const collGraph = "bench-lines"
 
 // spec names one dataset.
 type spec struct {
@@ -91,9 +88,13 @@ type fixture struct {
 	tbl   *itemssqlite.Table
 	store *vector.Store
 
-	writeDur, mergeDur, graphDur time.Duration
-	mergeVersions, graphVersions int
-	segments, records            int
+	writeDur, compactDur time.Duration
+	compactVersions      int
+	compactSegments      int // segments before maintenance
+	maintainDur          time.Duration
+	maintained           vector.MaintainResult
+	segments, records    int
+	graphSegments        int // segments with a graph after maintenance
 
 	cache    *vector.Cache // the graph collection's compactor cache
 	reader   *vector.Reader
@@ -102,6 +103,12 @@ type fixture struct {
 	coldB    int64
 	coldF    int64
 	firstLat []time.Duration // the first pass of queries after the cold open
+	// A progressive cold open (ReaderOptions.FirstBytes): until its first
+	// answer, and the bytes it fetched by then.
+	firstAnswer  time.Duration
+	firstAnswerB int64
+	// The reader's resident set growth over the open and the first pass.
+	readerRSS int64
 
 	col        *chromem.Collection
 	chromemAdd time.Duration
@@ -110,7 +117,7 @@ type fixture struct {
 
 	warm warmResult
 
-	sData, sStore, sMerge, sGraph, sOpen, sChromem, sWarm stage
+	sData, sStore, sGraph, sOpen, sChromem, sWarm stage
 }
 
 // warmResult is what the refresh after one more compaction measured.
@@ -122,6 +129,10 @@ type warmResult struct {
 	compactorB           int64 // fetched by a compactor with an empty cache
 	compactorF           int64
 	versionB, versionSeg int64 // the whole new version, for scale
+	sidecarB             int64 // the id sidecars of the version compacted into
+	// From the extra delta's WriteDelta until the warm reader finds it:
+	// as a pending delta (refresh only), and once compacted.
+	searchable, searchableCompacted time.Duration
 }
 
 func rowID(i int) string { return fmt.Sprintf("r%07d", i) }
@@ -259,39 +270,10 @@ func (f *fixture) newCache(name string) (*vector.Cache, error) {
 	return vector.OpenCache(f.ctx, f.blob, vector.CacheOptions{Dir: filepath.Join(f.dir, name)})
 }
 
-// merge writes every row to a second collection and compacts it with no
-// graph (GraphMin above any segment size): the merge alone. The
-// collection's blobs and cache are deleted afterwards to bound disk use.
-func (f *fixture) merge(tb testing.TB) {
-	f.data(tb)
-	f.openStore(tb)
-	f.sMerge.run(tb, func() error {
-		if _, err := f.writeDeltas(collMerge); err != nil {
-			return err
-		}
-		cache, err := f.newCache("cache-merge")
-		if err != nil {
-			return err
-		}
-		defer func() {
-			cache.Close()
-			os.RemoveAll(filepath.Join(f.dir, "cache-merge"))
-		}()
-		var res vector.CompactResult
-		f.mergeDur, f.mergeVersions, res, err = f.compactAll(collMerge, cache, vector.CompactOptions{})
-		if err != nil {
-			return err
-		}
-		if res.Records != f.n {
-			return fmt.Errorf("merge: %d live records, want %d", res.Records, f.n)
-		}
-		return deletePrefix(f.ctx, f.blob, "vectors/"+collMerge+"/")
-	})
-}
-
-// graph writes every row to the searched collection and compacts it with
-// the default options, so segments of GraphMin (5000) records or more get
-// an HNSW graph with default parameters.
+// graph writes every row to the searched collection, compacts it as the
+// publish path does (no graph), then runs maintenance until nothing is
+// left: tiered merges and HNSW graphs with default parameters on every
+// core.
 func (f *fixture) graph(tb testing.TB) {
 	f.data(tb)
 	f.openStore(tb)
@@ -304,18 +286,45 @@ func (f *fixture) graph(tb testing.TB) {
 			return err
 		}
 		var res vector.CompactResult
-		f.graphDur, f.graphVersions, res, err = f.compactAll(collGraph, f.cache, vector.CompactOptions{})
+		f.compactDur, f.compactVersions, res, err = f.compactAll(collGraph, f.cache, vector.CompactOptions{})
 		if err != nil {
 			return err
 		}
-		f.segments, f.records = res.Segments, res.Records
+		f.compactSegments = res.Segments
 		if res.Records != f.n {
 			return fmt.Errorf("compact: %d live records, want %d", res.Records, f.n)
 		}
-		tb.Logf("%v: wrote %d deltas in %v; compacted into %d versions, %d segments, in %v", f.spec,
-			(f.n+deltaSize-1)/deltaSize, f.writeDur.Round(time.Millisecond), f.graphVersions, f.segments, f.graphDur.Round(time.Millisecond))
+		start := time.Now()
+		f.maintained, err = f.store.Maintain(f.ctx, collGraph, f.cache, vector.MaintainOptions{Lock: f.lock(collGraph)})
+		if err != nil {
+			return err
+		}
+		f.maintainDur = time.Since(start)
+		m, err := f.store.Manifest(f.ctx, collGraph)
+		if err != nil {
+			return err
+		}
+		f.segments, f.records = len(m.Segments), m.Records
+		for _, si := range m.Segments {
+			if si.HasGraph() {
+				f.graphSegments++
+			}
+		}
+		if f.records != f.n {
+			return fmt.Errorf("maintain: %d live records, want %d", f.records, f.n)
+		}
+		tb.Logf("%v: wrote %d deltas in %v; compacted into %d versions, %d segments, in %v; maintained in %v (%d merges, %d graphs) into %d segments", f.spec,
+			(f.n+deltaSize-1)/deltaSize, f.writeDur.Round(time.Millisecond), f.compactVersions, f.compactSegments, f.compactDur.Round(time.Millisecond),
+			f.maintainDur.Round(time.Millisecond), f.maintained.Merges, f.maintained.Graphs+f.maintained.Merges, f.segments)
 		return nil
 	})
+}
+
+// lock takes coll's compaction lease for one maintenance publish.
+func (f *fixture) lock(coll string) func(context.Context) (*lease.Lease, error) {
+	return func(ctx context.Context) (*lease.Lease, error) {
+		return lease.Acquire(ctx, f.tbl, coll+"#compaction", "vectorbench-maintain", time.Minute, lease.Options{})
+	}
 }
 
 // open cold-opens a reader of the searched collection on an empty cache
@@ -323,6 +332,10 @@ func (f *fixture) graph(tb testing.TB) {
 func (f *fixture) open(tb testing.TB) {
 	f.graph(tb)
 	f.sOpen.run(tb, func() error {
+		if err := f.progressiveOpen(); err != nil {
+			return err
+		}
+		rss0 := residentBytes()
 		start := time.Now()
 		c, err := f.newCache("cache-reader")
 		if err != nil {
@@ -340,8 +353,57 @@ func (f *fixture) open(tb testing.TB) {
 		// pages for the first time (page faults); it is reported here, so
 		// the search rows measure the steady state.
 		f.searchTally(tb, 0, &f.firstLat)
+		f.readerRSS = residentBytes() - rss0
 		return nil
 	})
+}
+
+// firstBytes is what a progressive open loads before it answers.
+const firstBytes = 64 << 20
+
+// progressiveOpen cold-opens a reader with ReaderOptions.FirstBytes on an
+// empty cache and times its first answer; the reader is closed again.
+func (f *fixture) progressiveOpen() error {
+	dir := "cache-progressive"
+	c, err := f.newCache(dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		c.Close()
+		os.RemoveAll(filepath.Join(f.dir, dir))
+	}()
+	start := time.Now()
+	r, err := f.store.OpenReaderWith(f.ctx, collGraph, c, vector.ReaderOptions{FirstBytes: firstBytes})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := r.Search(f.ctx, f.query(0), vector.SearchOptions{K: topK}); err != nil {
+		return err
+	}
+	f.firstAnswer = time.Since(start)
+	f.firstAnswerB, _ = c.Fetched()
+	<-r.Loaded() // let the background load finish before the cache closes
+	return nil
+}
+
+// residentBytes is the process's resident set (VmRSS), 0 where /proc is
+// missing.
+func residentBytes() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
 
 // chromemColl loads the same vectors into a chromem-go collection whose
@@ -488,9 +550,26 @@ func (f *fixture) warmRefresh(tb testing.TB) {
 		for j := range extraDeletes {
 			dels = append(dels, rowID((j*(f.n/extraDeletes)+f.n/(2*extraDeletes))%f.n))
 		}
+		head, err := f.store.Manifest(f.ctx, collGraph)
+		if err != nil {
+			return err
+		}
+		for _, si := range head.Segments {
+			f.warm.sidecarB += si.IDsBytes
+		}
+		written := time.Now()
 		if _, err := f.store.WriteDelta(f.ctx, collGraph, "run-extra", recs, dels); err != nil {
 			return err
 		}
+		// Searchable as a pending delta: the warm reader refreshes and
+		// finds the first new record by its own vector.
+		if err := f.reader.Refresh(f.ctx); err != nil {
+			return err
+		}
+		if err := f.findExtra(0); err != nil {
+			return err
+		}
+		f.warm.searchable = time.Since(written)
 		cc, err := f.newCache("cache-compactor-2")
 		if err != nil {
 			return err
@@ -528,6 +607,10 @@ func (f *fixture) warmRefresh(tb testing.TB) {
 			return err
 		}
 		f.warm.refresh = time.Since(start)
+		if err := f.findExtra(0); err != nil {
+			return err
+		}
+		f.warm.searchableCompacted = time.Since(written)
 		b1, f1 := f.rcache.Fetched()
 		f.warm.fetchedB, f.warm.fetchedF = b1-b0, f1-f0
 		f.warm.versionSeg = int64(res.Segments)
@@ -538,6 +621,22 @@ func (f *fixture) warmRefresh(tb testing.TB) {
 		}
 		return f.checkExtra()
 	})
+}
+
+// findExtra fails unless the reader finds extra record j by its vector.
+func (f *fixture) findExtra(j int) error {
+	d := f.dims
+	want := fmt.Sprintf("x%07d", j)
+	hits, err := f.reader.Search(f.ctx, f.extra[j*d:(j+1)*d], vector.SearchOptions{K: topK})
+	if err != nil {
+		return err
+	}
+	for _, h := range hits {
+		if h.ID == want || h.Score >= 0.9999 {
+			return nil
+		}
+	}
+	return fmt.Errorf("extra record %s not found: %v", want, hits)
 }
 
 // checkExtra verifies that the refreshed reader answers with the extra
@@ -603,19 +702,6 @@ func listSizes(ctx context.Context, b blob.Store, prefix string) (map[string]int
 		}
 		opts.Token = p.NextToken
 	}
-}
-
-func deletePrefix(ctx context.Context, b blob.Store, prefix string) error {
-	keys, err := listSizes(ctx, b, prefix)
-	if err != nil {
-		return err
-	}
-	for k := range keys {
-		if err := b.Delete(ctx, k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // close releases the fixture's memory, maps and files.

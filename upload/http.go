@@ -160,7 +160,13 @@ func (s *Service) handleReceipts(w http.ResponseWriter, r *http.Request) {
 		}
 		acc, err := s.Ingest(r.Context(), name, data, force)
 		if err != nil {
-			resp.Errors = append(resp.Errors, Refused{Filename: name, Status: StatusOf(err), Error: err.Error()})
+			code := StatusOf(err)
+			if code >= 500 {
+				// The server's failure, not the file's (a full disk, a
+				// store that is down): the operator must see it too.
+				s.log.Error("upload API: file not accepted", "path", r.URL.Path, "file", name, "err", err)
+			}
+			resp.Errors = append(resp.Errors, Refused{Filename: name, Status: code, Error: err.Error()})
 			continue
 		}
 		resp.Receipts = append(resp.Receipts, acc)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -443,4 +445,54 @@ func TestSanitizeFilename(t *testing.T) {
 			t.Errorf("%q: key invalid: %v", tt.in, err)
 		}
 	}
+}
+
+// brokenBlob fails every write the way a full disk does.
+type brokenBlob struct{ blob.Store }
+
+func (brokenBlob) Put(context.Context, string, io.Reader, blob.PutOptions) (blob.Info, error) {
+	return blob.Info{}, errors.New("write /data/blobs/x: no space left on device")
+}
+
+// TestServerFailureOfOneFileIsLogged: a file refused because the server
+// failed (500, here a full disk) is reported to the client and logged for
+// the operator; a file refused for its own fault (400) is only reported.
+func TestServerFailureOfOneFileIsLogged(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	b := setup(t, func(c *upload.Config) {
+		c.Store.Blob = brokenBlob{c.Store.Blob}
+		c.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	ct, body := multipartBody(t, file{"file", "good.png", fixtures.BlankPNG(t, 8, 8)}, file{"file", "junk.png", []byte("not an image")})
+	var resp upload.ReceiptsResponse
+	b.do(t, http.MethodPost, "/receipts", ct, body, &resp)
+	if len(resp.Errors) != 2 || resp.Errors[0].Status != http.StatusInternalServerError || resp.Errors[1].Status >= 500 {
+		t.Fatalf("refusals: %+v", resp.Errors)
+	}
+	got := logs.String()
+	if !strings.Contains(got, "file not accepted") || !strings.Contains(got, "good.png") || !strings.Contains(got, "no space left") {
+		t.Errorf("the 500 is not logged with its file and cause:\n%s", got)
+	}
+	if strings.Contains(got, "junk.png") {
+		t.Errorf("a client's bad file is logged as a server error:\n%s", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the handler's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

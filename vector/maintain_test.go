@@ -634,6 +634,15 @@ func TestProgressiveOpenAnswersFromTheNewestFirst(t *testing.T) {
 	if _, err := b.store.OpenReaderWith(b.ctx, "lines", c, vector.ReaderOptions{FirstBytes: -1}); !errors.Is(err, tally.ErrInvalidArgument) {
 		t.Fatalf("negative FirstBytes: %v", err)
 	}
+	// A budget below the newest segment still loads that one.
+	tiny, err := b.store.OpenReaderWith(b.ctx, "lines", c, vector.ReaderOptions{FirstBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits, err := tiny.Search(b.ctx, vec(5007), vector.SearchOptions{K: 1}); err != nil || len(hits) != 1 || hits[0].ID != "r005-007" {
+		t.Fatalf("a 1-byte first load answers %+v, %v; want the newest segment's record", hits, err)
+	}
+	tiny.Close()
 	r, err := b.store.OpenReaderWith(b.ctx, "lines", c, vector.ReaderOptions{FirstBytes: newest})
 	if err != nil {
 		t.Fatal(err)

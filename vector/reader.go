@@ -245,8 +245,8 @@ func (s *Store) OpenReader(ctx context.Context, coll string, cache *Cache) (*Rea
 type ReaderOptions struct {
 	// FirstBytes, when positive, lets a cold reader answer before the
 	// whole version is local: every open and Refresh returns once the
-	// pending deltas, the segments already on local disk and the newest
-	// other segments up to FirstBytes are loaded, and loads the rest in
+	// pending deltas, the segments already on local disk, the newest
+	// segment and the next newest up to FirstBytes are loaded, and loads the rest in
 	// the background. Until then searches answer from what is loaded
 	// (Partial says so); Loaded tells when the rest is in. 0 loads
 	// everything before returning.
@@ -390,8 +390,10 @@ func (r *Reader) splitFirst(segs []SegmentInfo, reuse map[string]part) (first, r
 			first = append(first, si)
 			continue
 		}
-		if si.Bytes <= budget {
-			budget -= si.Bytes
+		if si.Bytes <= budget || len(first) == 0 {
+			// The newest segment always comes first, even past the
+			// budget: an answer from no segment at all is no answer.
+			budget = max(0, budget-si.Bytes)
 			first = append(first, si)
 			continue
 		}

@@ -52,10 +52,20 @@ type segCache struct {
 	files map[string]*cachedFile
 	// overCap is set once the held files alone exceed maxBytes (logged once).
 	overCap bool
+	// opening holds the keys being opened (fetched) right now, so the
+	// mutex is not held across a download: others wait for that key only.
+	opening map[string]*opening
 
 	downloaded atomic.Int64 // bytes fetched from the blob store or mount
 	fetches    atomic.Int64
 	evicted    atomic.Int64 // local copies deleted
+}
+
+// opening is one open in progress; done closes when seg or err is set.
+type opening struct {
+	done chan struct{}
+	seg  *segment.Segment
+	err  error
 }
 
 // cachedFile is one local copy.
@@ -70,7 +80,8 @@ func newSegCache(b blob.Store, dir string, maxBytes int64, log *slog.Logger) (*s
 		return nil, fmt.Errorf("segment cache %s: %w", dir, err)
 	}
 	c := &segCache{blob: b, dir: dir, maxBytes: maxBytes, log: log, open: map[string]*segment.Segment{},
-		refs: map[string]int{}, named: map[string][]string{}, files: map[string]*cachedFile{}}
+		refs: map[string]int{}, named: map[string][]string{}, files: map[string]*cachedFile{},
+		opening: map[string]*opening{}}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("segment cache %s: %w", dir, err)
@@ -196,26 +207,55 @@ func (c *segCache) local(key string) bool {
 }
 
 // get returns the opened segment for key, fetching it if needed. The
-// caller holds key (hold), so it stays mapped while it is used.
+// caller holds key (hold), so it stays mapped while it is used. The
+// mutex is not held during the fetch: a slow download of one key never
+// stalls a reader that needs another, and callers wanting the same key
+// share one download.
 func (c *segCache) get(ctx context.Context, key string) (*segment.Segment, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	name := localName(key)
-	if f, ok := c.files[name]; ok {
-		f.key, f.lastUse = key, time.Now()
+	for {
+		c.mu.Lock()
+		name := localName(key)
+		if f, ok := c.files[name]; ok {
+			f.key, f.lastUse = key, time.Now()
+		}
+		if s, ok := c.open[key]; ok {
+			c.mu.Unlock()
+			return s, nil
+		}
+		if o, ok := c.opening[key]; ok {
+			c.mu.Unlock()
+			select {
+			case <-o.done:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("open segment %s: %w", key, ctx.Err())
+			}
+			if o.err == nil {
+				return o.seg, nil
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("open segment %s: %w", key, ctx.Err())
+			}
+			continue // its caller gave up or failed: try on our own
+		}
+		o := &opening{done: make(chan struct{})}
+		c.opening[key] = o
+		c.mu.Unlock()
+
+		o.seg, o.err = c.openFile(ctx, key)
+		c.mu.Lock()
+		delete(c.opening, key)
+		if o.err == nil {
+			c.open[key] = o.seg
+		}
+		c.mu.Unlock()
+		close(o.done)
+		return o.seg, o.err
 	}
-	if s, ok := c.open[key]; ok {
-		return s, nil
-	}
-	s, err := c.openLocked(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	c.open[key] = s
-	return s, nil
 }
 
-func (c *segCache) openLocked(ctx context.Context, key string) (*segment.Segment, error) {
+// openFile opens key from the mount, the local copy or a fresh fetch;
+// only one caller opens a given key at a time (get), without c.mu.
+func (c *segCache) openFile(ctx context.Context, key string) (*segment.Segment, error) {
 	if c.mount != "" && !c.copy {
 		// Read in place from the shared file system, verified once here.
 		p := filepath.Join(c.mount, filepath.FromSlash(key))
@@ -279,7 +319,9 @@ func (c *segCache) fetch(ctx context.Context, key, path string) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("fetch segment %s: %w", key, err)
 	}
+	c.mu.Lock()
 	c.files[filepath.Base(path)] = &cachedFile{key: key, size: n, lastUse: time.Now()}
+	c.mu.Unlock()
 	c.downloaded.Add(n)
 	c.fetches.Add(1)
 	return nil

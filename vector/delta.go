@@ -40,6 +40,7 @@ type Delta struct {
 // (collection, runID): writing the same run again rewrites the same segment
 // and keeps the first registration, so a redelivered message never doubles
 // a vector. An id both upserted and deleted in one call is invalid.
+// Vectors are stored scaled to unit length (a zero vector stays zero).
 func (s *Store) WriteDelta(ctx context.Context, coll, runID string, upserts []Record, deletes []string) (Delta, error) {
 	if err := ValidateCollection(coll); err != nil {
 		return Delta{}, err
@@ -52,7 +53,14 @@ func (s *Store) WriteDelta(ctx context.Context, coll, runID string, upserts []Re
 	}
 	recs := make([]segment.Record, len(upserts))
 	for i, r := range upserts {
-		recs[i] = segment.Record{ID: r.ID, Vector: r.Vector, Meta: r.Meta}
+		// Stored as unit vectors: scores are then cosine similarities, and
+		// the graphs (built for unit vectors) stay navigable whatever
+		// scale an embedder returns.
+		v := r.Vector
+		if len(v) == s.dims {
+			v = normalized(v)
+		}
+		recs[i] = segment.Record{ID: r.ID, Vector: v, Meta: r.Meta}
 	}
 	var buf bytes.Buffer
 	buf.Grow(segmentSizeHint(s.dims, recs, deletes))

@@ -634,8 +634,14 @@ func TestProgressiveOpenAnswersFromTheNewestFirst(t *testing.T) {
 	if _, err := b.store.OpenReaderWith(b.ctx, "lines", c, vector.ReaderOptions{FirstBytes: -1}); !errors.Is(err, tally.ErrInvalidArgument) {
 		t.Fatalf("negative FirstBytes: %v", err)
 	}
-	// A budget below the newest segment still loads that one.
-	tiny, err := b.store.OpenReaderWith(b.ctx, "lines", c, vector.ReaderOptions{FirstBytes: 1})
+	// A budget below the newest segment still loads that one (in a cache
+	// of its own: what it fetches would be local for the reader below).
+	c1, err := vector.OpenCache(b.ctx, g, vector.CacheOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c1.Close)
+	tiny, err := b.store.OpenReaderWith(b.ctx, "lines", c1, vector.ReaderOptions{FirstBytes: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -211,6 +211,9 @@ type Reader struct {
 	// newer refresh replaced it).
 	loaded     chan struct{}
 	loadedDone bool
+	// cancelRest stops the background load of the current version's
+	// rest: a newer refresh or Close no longer needs it.
+	cancelRest context.CancelFunc
 }
 
 type view struct {
@@ -330,6 +333,16 @@ func (r *Reader) Refresh(ctx context.Context) error {
 	r.gen++
 	gen := r.gen
 	r.view = v
+	if r.cancelRest != nil {
+		r.cancelRest()
+		r.cancelRest = nil
+	}
+	var restCtx context.Context
+	var cancelRest context.CancelFunc
+	if v.partial {
+		restCtx, cancelRest = context.WithCancel(context.WithoutCancel(ctx))
+		r.cancelRest = cancelRest
+	}
 	r.markLoaded()
 	r.loaded, r.loadedDone = make(chan struct{}), false
 	if !v.partial {
@@ -348,12 +361,13 @@ func (r *Reader) Refresh(ctx context.Context) error {
 	bgRelease := r.cache.c.hold(keys)
 	go func() {
 		defer bgRelease()
+		defer cancelRest()
 		for _, p := range v.parts {
 			if !p.delta {
 				reuse[p.key] = p
 			}
 		}
-		full, err := r.build(context.WithoutCancel(ctx), h, m, m.Segments, deltas, reuse)
+		full, err := r.build(restCtx, h, m, m.Segments, deltas, reuse)
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if r.gen != gen {
@@ -494,6 +508,10 @@ func (r *Reader) Close() {
 	v := r.view
 	r.view = &view{closed: true, release: func() {}}
 	r.gen++
+	if r.cancelRest != nil {
+		r.cancelRest()
+		r.cancelRest = nil
+	}
 	r.markLoaded()
 	r.mu.Unlock()
 	v.release()

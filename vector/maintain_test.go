@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +156,45 @@ func tierOf(live, base, fanout int) int {
 // replacements and deletes of the merge's inputs between the merge's build
 // and its publish (from inside the publish's Lock): the merged version
 // must carry them, so no replaced or deleted copy comes back.
+// TestMaintainCapsMergedSegments: no merge makes a segment past
+// MaxMerged; the smallest of a full tier merge, as many as fit, and
+// segments too big to pair stay as they are, every record still found.
+func TestMaintainCapsMergedSegments(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// Eleven segments of 30 in one tier (20–80 at Base 20, Fanout 4).
+	writeRuns(t, b, "lines", 0, 11, 30)
+	want := live(t, b.reader(t, "lines"))
+	opts := maintainOpts(b, "lines")
+	opts.GraphMin, opts.MaxMerged = 1000, 100
+	res := b.maintain(t, "lines", opts)
+	m := b.manifest(t, "lines")
+	var sizes []int
+	for _, si := range m.Segments {
+		sizes = append(sizes, si.Live())
+		if si.Live() > opts.MaxMerged {
+			t.Errorf("a segment of %d live records, past MaxMerged %d", si.Live(), opts.MaxMerged)
+		}
+	}
+	slices.Sort(sizes)
+	// Three of 30 at a time make 90s (tier 2, from 80); the two 30s left
+	// are fewer than Fanout in their tier, so they wait.
+	if !slices.Equal(sizes, []int{30, 30, 90, 90, 90}) || res.Merges != 3 {
+		t.Fatalf("segments of %v after %+v; want 30, 30, 90, 90, 90 from three merges", sizes, res)
+	}
+	if got := live(t, b.reader(t, "lines")); len(got) != len(want) {
+		t.Fatalf("%d live after capped merges, %d before", len(got), len(want))
+	}
+	checkSearchFinds(t, b.reader(t, "lines"), want)
+	// A full tier whose segments are too big to pair under the cap stays.
+	writeRuns(t, b, "words", 0, 4, 60)
+	wopts := maintainOpts(b, "words")
+	wopts.GraphMin, wopts.MaxMerged = 1000, 100
+	if res := b.maintain(t, "words", wopts); res.Merges != 0 || res.Segments != 4 {
+		t.Fatalf("four segments of 60 under a cap of 100: %+v, want them left alone", res)
+	}
+}
+
 func TestMaintainKeepsWritesPublishedMeanwhile(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -23,6 +23,9 @@ type Searcher struct {
 	// MaxStaleness is how old a reader's view may be before a search
 	// refreshes it (a refresh reads one item and the pending-delta list).
 	maxStale time.Duration
+	// firstBytes, when positive, opens readers progressively (see
+	// ProgressiveOpen).
+	firstBytes int64
 
 	mu      sync.Mutex
 	readers map[string]*cachedReader
@@ -43,6 +46,18 @@ func NewSearcher(store *vector.Store, cache *vector.Cache, e embed.Embedder, max
 	return &Searcher{store: store, cache: cache, embedder: e, maxStale: maxStale, readers: map[string]*cachedReader{}}, nil
 }
 
+// ProgressiveOpen makes a cold reader answer once the pending deltas and
+// the newest segments up to firstBytes are local, while the rest arrives
+// (vector.ReaderOptions.FirstBytes): a Lambda's first search after a cold
+// start then costs one segment's download, not the collection's. Until
+// the rest is in, responses say Partial. Call it before the first search;
+// 0 (the default) loads everything first.
+func (s *Searcher) ProgressiveOpen(firstBytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.firstBytes = max(0, firstBytes)
+}
+
 // Result is one search hit, with the record's text when it has one.
 type Result struct {
 	ID    string         `json:"id"`
@@ -58,6 +73,9 @@ type SearchResponse struct {
 	PendingDeltas int      `json:"pending_deltas"`
 	Results       []Result `json:"results"`
 	Problems      []string `json:"problems,omitempty"`
+	// Partial says the answer came from the newest segments only: the
+	// reader is still loading the older ones (ProgressiveOpen).
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Search embeds text and returns the k nearest records passing filters.
@@ -77,7 +95,7 @@ func (s *Searcher) Search(ctx context.Context, text, coll string, k int, filters
 	if err != nil {
 		return SearchResponse{}, err
 	}
-	resp := SearchResponse{Collection: coll, Version: r.Version(), PendingDeltas: r.PendingDeltas(), Problems: r.Problems(), Results: []Result{}}
+	resp := SearchResponse{Collection: coll, Version: r.Version(), PendingDeltas: r.PendingDeltas(), Problems: r.Problems(), Partial: r.Partial(), Results: []Result{}}
 	for _, h := range hits {
 		t, _ := h.Meta["text"].(string)
 		resp.Results = append(resp.Results, Result{ID: h.ID, Score: h.Score, Text: t, Meta: h.Meta})
@@ -95,11 +113,12 @@ func (s *Searcher) reader(ctx context.Context, coll string) (*vector.Reader, err
 		cr = &cachedReader{}
 		s.readers[coll] = cr
 	}
+	first := s.firstBytes
 	s.mu.Unlock()
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
 	if cr.r == nil {
-		r, err := s.store.OpenReader(ctx, coll, s.cache)
+		r, err := s.store.OpenReaderWith(ctx, coll, s.cache, vector.ReaderOptions{FirstBytes: first})
 		if err != nil {
 			return nil, err
 		}

@@ -56,6 +56,7 @@ func apiHandler(e *env, requireAccounts bool) (*auth.Mux, error) {
 	if err != nil {
 		return nil, err
 	}
+	searcher.ProgressiveOpen(e.cfg.SearchFirstBytes)
 	accounts := auth.New(e.ports.Items, auth.Options{})
 	mux := auth.NewMux(auth.NewGuard(accounts, auth.GuardOptions{RequireAccounts: requireAccounts, Log: e.log}))
 	mux.Public("GET /healthz", healthHandler(e.cfg, e.ports, e.queues, e.cache, &e.ocr), "load balancers and `tally doctor` probe it; it shows counts, no records")

@@ -36,6 +36,9 @@ const (
 	EnvCacheDir    = "TALLY_CACHE_DIR"
 	// EnvCacheMaxBytes caps the vector cache's local copies (bytes).
 	EnvCacheMaxBytes = "TALLY_CACHE_MAX_BYTES"
+	// EnvSearchFirstBytes bounds what a cold search reader loads before it
+	// answers (bytes; 0 loads everything first).
+	EnvSearchFirstBytes = "TALLY_SEARCH_FIRST_BYTES"
 
 	EnvTesseract = "TALLY_TESSERACT"
 	// EnvOCREngine picks the OCR engine: tesseract, paddle or auto.
@@ -132,6 +135,10 @@ type Config struct {
 	// open versions use are never deleted). 0 keeps only those in use,
 	// the right size for Lambda's /tmp.
 	CacheMaxBytes int64
+	// SearchFirstBytes lets the API's search reader answer from the newest
+	// segments, up to this many bytes, while the older ones arrive
+	// (responses say "partial" until then); 0 loads everything first.
+	SearchFirstBytes int64
 
 	// Tesseract is the tesseract binary (default: found on PATH).
 	Tesseract string
@@ -196,6 +203,10 @@ const MinVisibility = 3 * time.Second
 // DefaultMaxUploadBytes is the default upload body limit.
 const DefaultMaxUploadBytes = 25 << 20
 
+// DefaultSearchFirstBytes is what a cold search reader loads before its
+// first answer: a few segments, well under a second from S3 in-region.
+const DefaultSearchFirstBytes = 256 << 20
+
 // FromEnv reads the configuration from the environment; unset fields stay
 // empty until Resolve fills them.
 func FromEnv() Config {
@@ -222,8 +233,18 @@ func FromEnv() Config {
 		OCREngine:   os.Getenv(EnvOCREngine),
 		PaddleDir:   os.Getenv(EnvPaddleDir),
 		Renditions:  true,
+
+		SearchFirstBytes: DefaultSearchFirstBytes,
 	}
 	c.applySeed(os.Getenv)
+	if v := os.Getenv(EnvSearchFirstBytes); v != "" {
+		x, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || x < 0 {
+			c.Bad = append(c.Bad, EnvSearchFirstBytes+"="+v)
+		} else {
+			c.SearchFirstBytes = x
+		}
+	}
 	if v := os.Getenv(EnvRenditions); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

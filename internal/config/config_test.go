@@ -263,3 +263,29 @@ func TestVisibilityFromEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestSearchFirstBytesFromEnv(t *testing.T) {
+	t.Setenv(EnvDataDir, t.TempDir())
+	if c, err := FromEnv().Resolve(); err != nil || c.SearchFirstBytes != DefaultSearchFirstBytes {
+		t.Fatalf("unset: %d, %v; want the default %d", c.SearchFirstBytes, err, DefaultSearchFirstBytes)
+	}
+	for _, tc := range []struct {
+		value string
+		want  int64
+		bad   bool
+	}{
+		{"0", 0, false},
+		{"1048576", 1 << 20, false},
+		{"-1", 0, true},
+		{"lots", 0, true},
+	} {
+		t.Setenv(EnvSearchFirstBytes, tc.value)
+		c, err := FromEnv().Resolve()
+		switch {
+		case tc.bad && !errors.Is(err, tally.ErrInvalidArgument):
+			t.Errorf("%s=%s: error %v, want ErrInvalidArgument", EnvSearchFirstBytes, tc.value, err)
+		case !tc.bad && (err != nil || c.SearchFirstBytes != tc.want):
+			t.Errorf("%s=%s: %d, %v; want %d", EnvSearchFirstBytes, tc.value, c.SearchFirstBytes, err, tc.want)
+		}
+	}
+}

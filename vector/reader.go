@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -583,9 +584,28 @@ const MaxK = 1000
 type SearchOptions struct {
 	K       int
 	Filters []Filter
-	// Ef is the ANN beam width on graph segments; 0 picks max(64, 2k).
+	// Ef is the ANN beam width on a graph segment of up to 100,000
+	// records; 0 picks max(64, 2k). Bigger segments search wider, by a
+	// quarter of Ef per doubling past 100,000 (efFor): a bigger graph
+	// needs a wider beam for the same recall.
 	Ef int
 }
+
+// efFor is the beam width for a graph of n nodes: ef up to 100,000 nodes,
+// then a quarter more per doubling (320,000, the merge cap: ×1.42).
+// Measured at 1M×512 in five segments of up to 320,000: recall@10 0.9475
+// at a flat ef 64 and 0.992 at 128.
+func efFor(ef, n int) int {
+	const flat = 100_000
+	if n <= flat {
+		return ef
+	}
+	return int(float64(ef) * (1 + 0.25*math.Log2(float64(n)/flat)))
+}
+
+// parallelMin is the smallest part searched on a goroutine of its own: a
+// graph walk or a scan of that many rows costs far more than the goroutine.
+const parallelMin = 16_384
 
 // Search returns the k records most similar (cosine) to query that pass
 // every filter, best first.
@@ -616,14 +636,11 @@ func (r *Reader) Search(ctx context.Context, query []float32, opts SearchOptions
 		part, idx int
 		score     float32
 	}
-	var all []cand
-	for pi, p := range v.parts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if p.seg.Len() == 0 {
-			continue
-		}
+	// Each part answers on its own; big ones in parallel, on up to
+	// GOMAXPROCS goroutines, the small ones (deltas, fresh segments) here.
+	byPart := make([][]ann.Hit, len(v.parts))
+	searchPart := func(pi int) {
+		p := v.parts[pi]
 		// Without a mask, a pending delta or a filter every record of a
 		// version segment is live: pass no accept function, so the graph
 		// search skips its filter sampling and per-candidate id reads.
@@ -633,12 +650,50 @@ func (r *Reader) Search(ctx context.Context, query []float32, opts SearchOptions
 				return v.live(pi, i) && matches(p.seg, i, opts.Filters)
 			}
 		}
-		var hits []ann.Hit
 		if p.graph != nil {
-			hits = p.graph.Search(p.seg.Vectors(), q, opts.K, ef, accept)
+			byPart[pi] = p.graph.Search(p.seg.Vectors(), q, opts.K, efFor(ef, p.seg.Len()), accept)
 		} else {
-			hits = ann.BruteForce(p.seg.Vectors(), r.store.dims, q, opts.K, accept)
+			byPart[pi] = ann.BruteForce(p.seg.Vectors(), r.store.dims, q, opts.K, accept)
 		}
+	}
+	var big []int
+	for pi, p := range v.parts {
+		if p.seg.Len() >= parallelMin {
+			big = append(big, pi)
+		}
+	}
+	next := make(chan int, len(big))
+	for _, pi := range big {
+		next <- pi
+	}
+	close(next)
+	drain := func() {
+		for pi := range next {
+			if ctx.Err() == nil {
+				searchPart(pi)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(len(big), runtime.GOMAXPROCS(0)) - 1 {
+		wg.Go(drain)
+	}
+	drain()
+	for pi, p := range v.parts {
+		if err := ctx.Err(); err != nil {
+			wg.Wait()
+			return nil, err
+		}
+		if p.seg.Len() > 0 && p.seg.Len() < parallelMin {
+			searchPart(pi)
+		}
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var all []cand
+	for pi, hits := range byPart {
 		for _, h := range hits {
 			all = append(all, cand{pi, h.Index, h.Score})
 		}

@@ -719,3 +719,50 @@ func TestWarmReaderFetchesOnlyNewSegments(t *testing.T) {
 		t.Fatalf("warm refresh fetched %d bytes after a cold open of %d", warm, cold)
 	}
 }
+
+// TestSearchAcrossBigSegments: parts big enough to be searched on
+// goroutines of their own (16,384 records and more) answer together with
+// a small delta, with filters, and a cancelled search says so.
+func TestSearchAcrossBigSegments(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const per = 16_384
+	for run := range 2 {
+		recs := make([]vector.Record, per)
+		for i := range recs {
+			seed := uint64(run*100_000 + i)
+			recs[i] = vector.Record{ID: fmt.Sprintf("r%d-%05d", run, i), Vector: vec(seed), Meta: map[string]any{"run": float64(run)}}
+		}
+		if _, err := b.store.WriteDelta(b.ctx, "lines", fmt.Sprintf("big-%d", run), recs, nil); err != nil {
+			t.Fatal(err)
+		}
+		b.compact(t, "lines")
+	}
+	if _, err := b.store.WriteDelta(b.ctx, "lines", "small", []vector.Record{rec("small-1", 999_999)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := b.reader(t, "lines")
+	for _, tc := range []struct {
+		id      string
+		seed    uint64
+		filters []vector.Filter
+	}{
+		{"r0-00042", 42, nil},
+		{"r1-01234", 101_234, nil},
+		{"small-1", 999_999, nil},
+		{"r1-00042", 100_042, []vector.Filter{{Field: "run", Op: vector.OpIn, Values: []any{1.0}}}},
+	} {
+		hits, err := r.Search(b.ctx, vec(tc.seed), vector.SearchOptions{K: 3, Filters: tc.filters})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) != 3 || hits[0].ID != tc.id {
+			t.Errorf("search for %s: %+v", tc.id, hits)
+		}
+	}
+	ctx, cancel := context.WithCancel(b.ctx)
+	cancel()
+	if _, err := r.Search(ctx, vec(42), vector.SearchOptions{K: 3}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled search: %v, want context.Canceled", err)
+	}
+}

@@ -2,6 +2,7 @@ package vectorbench
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -117,10 +118,23 @@ func runDataset(b *testing.B, sp spec) {
 		b.ReportMetric(f.chromemRec, "recall@10")
 		b.ReportMetric(f.chromemAdd.Seconds(), "load-s")
 	})
-	for _, ef := range []int{64, 128} {
-		b.Run("search-ef"+strconv.Itoa(ef), func(b *testing.B) {
+	// A search runs its big segments on every core; the 1cpu row holds it
+	// to one (GOMAXPROCS 1), like the exact scan it is compared with.
+	for _, row := range []struct {
+		ef    int
+		procs int
+	}{{64, 0}, {128, 0}, {64, 1}} {
+		name := "search-ef" + strconv.Itoa(row.ef)
+		if row.procs == 1 {
+			name += "-1cpu"
+		}
+		b.Run(name, func(b *testing.B) {
+			ef := row.ef
 			f.open(b)
 			f.data(b)
+			if row.procs > 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(row.procs))
+			}
 			var lat []time.Duration
 			var got [][]int
 			for b.Loop() {

@@ -334,10 +334,7 @@ func (r *Reader) Refresh(ctx context.Context) error {
 	r.gen++
 	gen := r.gen
 	r.view = v
-	if r.cancelRest != nil {
-		r.cancelRest()
-		r.cancelRest = nil
-	}
+	r.stopRestLocked()
 	var restCtx context.Context
 	var cancelRest context.CancelFunc
 	if v.partial {
@@ -383,6 +380,15 @@ func (r *Reader) Refresh(ctx context.Context) error {
 		r.markLoaded()
 	}()
 	return nil
+}
+
+// stopRestLocked cancels the background load of the view being replaced
+// (by a newer refresh or Close); r.mu is held.
+func (r *Reader) stopRestLocked() {
+	if r.cancelRest != nil {
+		r.cancelRest()
+		r.cancelRest = nil
+	}
 }
 
 // markLoaded closes the loaded channel once; r.mu is held. A superseded
@@ -509,10 +515,7 @@ func (r *Reader) Close() {
 	v := r.view
 	r.view = &view{closed: true, release: func() {}}
 	r.gen++
-	if r.cancelRest != nil {
-		r.cancelRest()
-		r.cancelRest = nil
-	}
+	r.stopRestLocked()
 	r.markLoaded()
 	r.mu.Unlock()
 	v.release()
